@@ -181,11 +181,7 @@ address_attribute!(
 // ---------------------------------------------------------------------------------------------
 // Text
 
-fn decode_text(
-    attr_type: u16,
-    value: &[u8],
-    max_bytes: usize,
-) -> Result<&str, AttributeError> {
+fn decode_text(attr_type: u16, value: &[u8], max_bytes: usize) -> Result<&str, AttributeError> {
     if value.len() > max_bytes {
         return Err(err(attr_type, AttributeErrorKind::TooLong));
     }
@@ -764,7 +760,7 @@ impl<'a> PasswordAlgorithm<'a> {
     }
 
     fn encoded_len(&self) -> usize {
-        4 + (self.parameters.len() + 3) / 4 * 4
+        4 + self.parameters.len().next_multiple_of(4)
     }
 
     fn write(&self, out: &mut [u8]) {
@@ -782,7 +778,7 @@ impl<'a> PasswordAlgorithm<'a> {
         }
         let algorithm = be16(bytes);
         let len = usize::from(be16(&bytes[2..4]));
-        let padded = 4 + (len + 3) / 4 * 4;
+        let padded = 4 + len.next_multiple_of(4);
         // The last entry's padding may be absent in PASSWORD-ALGORITHM, whose length is exact.
         let parameters = bytes
             .get(4..4 + len)

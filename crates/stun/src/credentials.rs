@@ -177,8 +177,8 @@ impl SecurityFeatures {
 
     /// The four base64 characters that follow the nonce cookie, for servers building nonces.
     pub fn to_nonce_chars(self) -> [u8; 4] {
-        let bits =
-            (u32::from(self.password_algorithms) << 23) | (u32::from(self.username_anonymity) << 22);
+        let bits = (u32::from(self.password_algorithms) << 23)
+            | (u32::from(self.username_anonymity) << 22);
         let mut out = [0u8; 4];
         for (i, c) in out.iter_mut().enumerate() {
             *c = BASE64[((bits >> (18 - 6 * i)) & 0x3f) as usize];
@@ -204,7 +204,10 @@ mod tests {
             username_anonymity: false,
         };
         let chars = f.to_nonce_chars();
-        let nonce = format!("{NONCE_COOKIE}{}abcdef", core::str::from_utf8(&chars).unwrap());
+        let nonce = format!(
+            "{NONCE_COOKIE}{}abcdef",
+            core::str::from_utf8(&chars).unwrap()
+        );
         assert_eq!(SecurityFeatures::from_nonce(&nonce), Some(f));
         assert_eq!(&chars, b"gAAA");
         assert_eq!(SecurityFeatures::from_nonce("plain-nonce"), None);

@@ -76,8 +76,7 @@ pub struct IntegrityKeySha256 {
 impl IntegrityKeySha256 {
     /// A key from raw key bytes.
     pub fn new(key: &[u8]) -> Self {
-        let mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
         Self { mac }
     }
 

@@ -11,6 +11,8 @@
 //! - [`IntegrityKey`] / [`LongTermKey`]: short-term and long-term credentials, with the HMAC key
 //!   schedule computed once per key.
 //! - [`classify`]: RFC 7983 demultiplexing by first byte.
+//! - [`ClientTransactions`]: client transactions with RFC 8489 §6.2 retransmission and timeouts.
+//! - [`BindingServer`]: a Binding server with RFC 5780 NAT behaviour discovery.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,8 @@ mod error;
 mod header;
 mod integrity;
 mod message;
+pub mod server;
+pub mod transaction;
 mod writer;
 
 pub use any::AnyAttribute;
@@ -35,4 +39,9 @@ pub use error::{AttributeError, AttributeErrorKind, DecodeError, EncodeError, In
 pub use header::{Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 pub use integrity::{IntegrityKey, IntegrityKeySha256, FINGERPRINT_XOR};
 pub use message::{is_stun, Attributes, Message};
+pub use server::{BindingServer, BindingServerConfig, Reply, ServerConfigError};
+pub use transaction::{
+    ClientTransactions, TransactionConfig, TransactionError, TransactionEvent, TransactionOutcome,
+    Transmit,
+};
 pub use writer::MessageWriter;

@@ -2,7 +2,7 @@
 
 use crate::attribute::{types, Attribute, RawAttribute};
 use crate::error::{AttributeError, DecodeError, IntegrityError};
-use crate::header::{Class, Method, MessageType, TransactionId, HEADER_LEN, MAGIC_COOKIE};
+use crate::header::{Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 use crate::integrity::{fingerprint_of, IntegrityKey, IntegrityKeySha256};
 
 /// A validated STUN message borrowed from the bytes it was decoded from.
@@ -97,7 +97,7 @@ impl<'a> Message<'a> {
             // four header bytes are always there.
             let attr_type = be16(bytes, offset);
             let len = usize::from(be16(bytes, offset + 2));
-            let next = offset + 4 + (len + 3) / 4 * 4;
+            let next = offset + 4 + len.next_multiple_of(4);
             if next > bytes.len() {
                 return Err(DecodeError::AttributeOverrun { attr_type, offset });
             }
@@ -193,7 +193,7 @@ impl<'a> Message<'a> {
 
     /// The HMAC input for an integrity attribute at `offset`: the message up to that attribute,
     /// with the header's length field covering the attribute itself (RFC 8489 §14.5/§14.6).
-    fn signed_parts(&self, offset: usize) -> Result<([u8; 2], &'a [u8], &'a [u8]), IntegrityError> {
+    fn signed_parts(&self, offset: usize) -> Result<SignedParts<'a>, IntegrityError> {
         let value_len = usize::from(be16(self.bytes, offset + 2));
         let length = offset + 4 + value_len - HEADER_LEN;
         let length = u16::try_from(length).map_err(|_| IntegrityError::Malformed)?;
@@ -238,7 +238,13 @@ impl<'a> Message<'a> {
         let value = self.value_at(offset);
         let value: [u8; 4] = value.try_into().map_err(|_| IntegrityError::Malformed)?;
         let (length, type_bytes, rest) = self.signed_parts(offset)?;
-        let computed = fingerprint_of(&[type_bytes, &length, rest]);
+        let computed = if length == self.bytes[2..4] {
+            // FINGERPRINT is last, as it should be: the header already reads right, so the CRC
+            // runs over one contiguous slice (much faster than three small updates).
+            fingerprint_of(&[&self.bytes[..offset]])
+        } else {
+            fingerprint_of(&[type_bytes, &length, rest])
+        };
         if computed == u32::from_be_bytes(value) {
             Ok(())
         } else {
@@ -246,6 +252,10 @@ impl<'a> Message<'a> {
         }
     }
 }
+
+/// The length field as it must read for an integrity attribute, the type bytes, and the bytes
+/// between the length field and the attribute.
+type SignedParts<'a> = ([u8; 2], &'a [u8], &'a [u8]);
 
 /// Iterator over a message's attributes; see [`Message::attributes`].
 #[derive(Clone, Debug)]
@@ -264,7 +274,7 @@ impl<'a> Iterator for Attributes<'a> {
             let attr_type = be16(header, 0);
             let len = usize::from(be16(header, 2));
             let value = self.bytes.get(self.offset + 4..self.offset + 4 + len)?;
-            self.offset += 4 + (len + 3) / 4 * 4;
+            self.offset += 4 + len.next_multiple_of(4);
             let (admitted, after) = self.stage.admit(attr_type);
             self.stage = after;
             if admitted {

@@ -83,7 +83,7 @@ impl<'b> MessageWriter<'b> {
             return Err(EncodeError::AfterFingerprint);
         }
         let value_len16 = u16::try_from(value_len).map_err(|_| EncodeError::TooLong)?;
-        let padded = (value_len + 3) / 4 * 4;
+        let padded = value_len.next_multiple_of(4);
         let end = self.len + 4 + padded;
         let body_len = u16::try_from(end - HEADER_LEN).map_err(|_| EncodeError::TooLong)?;
         let at = self.len;

@@ -5,7 +5,10 @@ use floe_stun::*;
 use std::net::SocketAddr;
 
 fn vector(name: &str) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/rfc5769/");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/rfc5769/"
+    );
     let text = std::fs::read_to_string(format!("{path}{name}"))
         .unwrap_or_else(|e| panic!("reading {path}{name}: {e}"));
     let hex: String = text.split_whitespace().collect();
@@ -26,14 +29,18 @@ fn sample_request_decodes_and_verifies() {
     let msg = Message::decode(&bytes).unwrap();
     assert_eq!(msg.message_type(), MessageType::BINDING_REQUEST);
     assert_eq!(msg.transaction_id(), TransactionId::new(TID));
-    assert_eq!(msg.get::<Software>().unwrap(), Some(Software("STUN test client")));
+    assert_eq!(
+        msg.get::<Software>().unwrap(),
+        Some(Software("STUN test client"))
+    );
     assert_eq!(msg.get::<Priority>().unwrap(), Some(Priority(0x6e0001ff)));
     assert_eq!(
         msg.get::<IceControlled>().unwrap(),
         Some(IceControlled(0x932ff9b151263b36))
     );
     assert_eq!(msg.get::<Username>().unwrap(), Some(Username("evtj:h6vY")));
-    msg.verify_integrity(&IntegrityKey::short_term(PASSWORD)).unwrap();
+    msg.verify_integrity(&IntegrityKey::short_term(PASSWORD))
+        .unwrap();
     msg.verify_fingerprint().unwrap();
     assert_eq!(
         msg.verify_integrity(&IntegrityKey::short_term("wrong")),
@@ -45,20 +52,32 @@ fn check_response(name: &str, expected: &str) {
     let bytes = vector(name);
     let msg = Message::decode(&bytes).unwrap();
     assert_eq!(msg.message_type(), MessageType::BINDING_SUCCESS);
-    assert_eq!(msg.get::<Software>().unwrap(), Some(Software("test vector")));
+    assert_eq!(
+        msg.get::<Software>().unwrap(),
+        Some(Software("test vector"))
+    );
     let addr: SocketAddr = expected.parse().unwrap();
-    assert_eq!(msg.get::<XorMappedAddress>().unwrap(), Some(XorMappedAddress(addr)));
-    msg.verify_integrity(&IntegrityKey::short_term(PASSWORD)).unwrap();
+    assert_eq!(
+        msg.get::<XorMappedAddress>().unwrap(),
+        Some(XorMappedAddress(addr))
+    );
+    msg.verify_integrity(&IntegrityKey::short_term(PASSWORD))
+        .unwrap();
     msg.verify_fingerprint().unwrap();
 
     // Re-encode byte for byte (the vectors pad SOFTWARE with spaces).
     let mut buf = [0u8; 256];
-    let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_SUCCESS, TransactionId::new(TID))
-        .unwrap();
+    let mut w = MessageWriter::new(
+        &mut buf,
+        MessageType::BINDING_SUCCESS,
+        TransactionId::new(TID),
+    )
+    .unwrap();
     w.set_padding_byte(0x20);
     w.add(&Software("test vector")).unwrap();
     w.add(&XorMappedAddress(addr)).unwrap();
-    w.add_message_integrity(&IntegrityKey::short_term(PASSWORD)).unwrap();
+    w.add_message_integrity(&IntegrityKey::short_term(PASSWORD))
+        .unwrap();
     w.add_fingerprint().unwrap();
     let len = w.finish();
     assert_eq!(&buf[..len], &bytes[..]);
