@@ -1,0 +1,754 @@
+//! [`IceAgent`]: the sans-IO ICE agent. This file holds its state and public API; the check
+//! exchange, nomination and gathering logic live in their own modules.
+
+use core::fmt;
+use core::net::SocketAddr;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use floe_stun::{ClientTransactions, IntegrityKey, TransactionConfig, TransactionId};
+use rand::rngs::SmallRng;
+use rand::{Rng, RngExt, SeedableRng};
+
+use crate::candidate::{
+    candidate_priority, local_preference, without_scope, Candidate, CandidateKind, Foundations,
+    COMPONENT_RTP,
+};
+use crate::checklist::CheckList;
+use crate::config::{AgentConfig, TransportPolicy};
+use crate::consent::ConsentFreshness;
+use crate::gathering::Gathering;
+use crate::pacer::Pacer;
+use crate::pair::{CandidatePair, PairId, PairState};
+use crate::state::{IceConnectionState, IceEvent, IceGatheringState, Transmit};
+
+/// ICE credentials: user fragment and password (RFC 8445 §5.3).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// ice-ufrag: at least 4 characters.
+    pub ufrag: String,
+    /// ice-pwd: at least 22 characters.
+    pub pwd: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("ufrag", &self.ufrag)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a remote candidate or parameter was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IceError {
+    /// Only component 1 (RTP/RTCP multiplexed) is handled.
+    UnsupportedComponent(u16),
+    /// [`AgentConfig::max_remote_candidates`] reached.
+    TooManyCandidates,
+    /// The agent is closed.
+    Closed,
+    /// No pair is selected, or consent was lost: nothing may be sent.
+    NotConnected,
+    /// The caller's buffer is too small.
+    BufferTooSmall,
+}
+
+impl fmt::Display for IceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IceError::UnsupportedComponent(c) => write!(f, "component {c} is not supported"),
+            IceError::TooManyCandidates => f.write_str("too many remote candidates"),
+            IceError::Closed => f.write_str("ICE agent is closed"),
+            IceError::NotConnected => f.write_str("no selected candidate pair with consent"),
+            IceError::BufferTooSmall => f.write_str("buffer too small"),
+        }
+    }
+}
+
+impl std::error::Error for IceError {}
+
+/// Why a STUN transaction was started.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Purpose {
+    /// A connectivity check on a pair.
+    Check {
+        pair: PairId,
+        base: SocketAddr,
+        use_candidate: bool,
+        sent_at: Instant,
+    },
+    /// A consent-freshness request on the selected pair.
+    Consent {
+        pair: PairId,
+        base: SocketAddr,
+        sent_at: Instant,
+    },
+    /// A server-reflexive query.
+    Gather { base: SocketAddr },
+}
+
+impl Purpose {
+    pub(crate) fn base(&self) -> SocketAddr {
+        match *self {
+            Purpose::Check { base, .. }
+            | Purpose::Consent { base, .. }
+            | Purpose::Gather { base } => base,
+        }
+    }
+}
+
+/// The remote side's credentials with the key derived once.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteCredentials {
+    pub(crate) ufrag: String,
+    pub(crate) key: IntegrityKey,
+}
+
+/// A request that arrived before the remote credentials: its triggered check waits for them
+/// (RFC 8445 §7.3, RFC 8838 §5.3).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EarlyCheck {
+    pub(crate) base: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) use_candidate: bool,
+}
+
+/// A datagram the agent queued (responses), with its buffer kept for reuse.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) source: SocketAddr,
+    pub(crate) destination: SocketAddr,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// The sans-IO ICE agent for one data stream with one component.
+///
+/// Feed it with [`IceAgent::handle_datagram`], [`IceAgent::handle_timeout`] and the signalling
+/// calls; drain [`IceAgent::poll_transmit`] and [`IceAgent::poll_event`] after each; wake it at
+/// [`IceAgent::poll_timeout`].
+pub struct IceAgent {
+    pub(crate) config: AgentConfig,
+    pub(crate) rng: SmallRng,
+    pub(crate) pacer: Pacer,
+    pub(crate) controlling: bool,
+    pub(crate) tie_breaker: u64,
+    pub(crate) local: Credentials,
+    pub(crate) local_key: IntegrityKey,
+    pub(crate) remote: Option<RemoteCredentials>,
+    pub(crate) remote_lite: bool,
+    pub(crate) bases: Vec<SocketAddr>,
+    pub(crate) local_candidates: Vec<Candidate>,
+    pub(crate) remote_candidates: Vec<Candidate>,
+    pub(crate) remote_foundations: Vec<String>,
+    pub(crate) remote_end_of_candidates: bool,
+    pub(crate) foundations: Foundations,
+    pub(crate) checklist: CheckList,
+    pub(crate) transactions: ClientTransactions<Purpose>,
+    pub(crate) gathering: Gathering,
+    pub(crate) early_checks: Vec<EarlyCheck>,
+    pub(crate) selected: Option<PairId>,
+    /// The pair that carried data before an ICE restart, until a new one is selected.
+    pub(crate) previous_path: Option<(SocketAddr, SocketAddr)>,
+    pub(crate) consent: Option<ConsentFreshness>,
+    pub(crate) pac_deadline: Option<Instant>,
+    pub(crate) first_valid_at: Option<Instant>,
+    pub(crate) gathering_state: IceGatheringState,
+    pub(crate) connection_state: IceConnectionState,
+    pub(crate) end_of_candidates_sent: bool,
+    pub(crate) closed: bool,
+    pub(crate) events: VecDeque<IceEvent>,
+    pub(crate) outbox: VecDeque<Outgoing>,
+    pub(crate) spare: Vec<Vec<u8>>,
+    /// The latest `now` seen, so `poll_timeout` can say "at once" without a clock.
+    pub(crate) last_now: Instant,
+}
+
+impl fmt::Debug for IceAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IceAgent")
+            .field("controlling", &self.controlling)
+            .field("local", &self.local)
+            .field("gathering_state", &self.gathering_state)
+            .field("connection_state", &self.connection_state)
+            .field("pairs", &self.checklist.len())
+            .finish_non_exhaustive()
+    }
+}
+
+const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_ice_string(rng: &mut SmallRng, len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(ICE_CHARS[rng.random_range(0..ICE_CHARS.len())]))
+        .collect()
+}
+
+impl IceAgent {
+    /// A new agent. All randomness (credentials, tie-breaker, transaction ids, consent jitter)
+    /// comes from `seed`, so runs are reproducible.
+    pub fn new(config: AgentConfig, now: Instant, seed: u64) -> Self {
+        let pacer = Pacer::new(config.ta);
+        Self::with_pacer(config, now, seed, pacer)
+    }
+
+    /// A new agent that shares `pacer` with other agents of the process (RFC 8445 §14.2).
+    pub fn with_pacer(config: AgentConfig, now: Instant, seed: u64, pacer: Pacer) -> Self {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let local = Credentials {
+            ufrag: random_ice_string(&mut rng, 8),
+            pwd: random_ice_string(&mut rng, 24),
+        };
+        let local_key = IntegrityKey::short_term(&local.pwd);
+        let transactions = ClientTransactions::new(TransactionConfig {
+            initial_rto: config.check_rto,
+            max_transmissions: config.check_transmissions,
+            max_outstanding: config.max_pairs * 2 + 64,
+            ..TransactionConfig::default()
+        });
+        Self {
+            controlling: config.controlling && !config.lite,
+            tie_breaker: rng.next_u64(),
+            rng,
+            pacer,
+            local,
+            local_key,
+            remote: None,
+            remote_lite: false,
+            bases: Vec::new(),
+            local_candidates: Vec::new(),
+            remote_candidates: Vec::new(),
+            remote_foundations: Vec::new(),
+            remote_end_of_candidates: false,
+            foundations: Foundations::default(),
+            checklist: CheckList::default(),
+            transactions,
+            gathering: Gathering::default(),
+            early_checks: Vec::new(),
+            selected: None,
+            previous_path: None,
+            consent: None,
+            pac_deadline: None,
+            first_valid_at: None,
+            gathering_state: IceGatheringState::New,
+            connection_state: IceConnectionState::New,
+            end_of_candidates_sent: false,
+            closed: false,
+            events: VecDeque::new(),
+            outbox: VecDeque::new(),
+            spare: Vec::new(),
+            last_now: now,
+            config,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Inspection
+
+    /// Our ICE credentials, for the SDP `a=ice-ufrag` / `a=ice-pwd`.
+    pub fn local_credentials(&self) -> &Credentials {
+        &self.local
+    }
+
+    /// Replaces the generated local credentials (before gathering starts, or right after
+    /// [`IceAgent::restart`]).
+    pub fn set_local_credentials(&mut self, credentials: Credentials) {
+        self.local_key = IntegrityKey::short_term(&credentials.pwd);
+        self.local = credentials;
+    }
+
+    /// True while controlling (RFC 8445 §6.1.1).
+    pub fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// True for an ICE-lite agent.
+    pub fn is_lite(&self) -> bool {
+        self.config.lite
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// The local candidates gathered so far.
+    pub fn local_candidates(&self) -> &[Candidate] {
+        &self.local_candidates
+    }
+
+    /// The remote candidates known so far, peer-reflexive ones included.
+    pub fn remote_candidates(&self) -> &[Candidate] {
+        &self.remote_candidates
+    }
+
+    /// The check list, highest priority first.
+    pub fn pairs(&self) -> &[CandidatePair] {
+        self.checklist.pairs()
+    }
+
+    /// The selected pair.
+    pub fn selected_pair(&self) -> Option<&CandidatePair> {
+        self.selected.and_then(|id| self.checklist.get(id))
+    }
+
+    /// The (local base, remote address) data is sent on, if any: the selected pair, or the
+    /// previous one while an ICE restart is looking for a new pair.
+    pub fn selected_path(&self) -> Option<(SocketAddr, SocketAddr)> {
+        if self.consent.is_some_and(|c| c.lost) || self.closed {
+            return None;
+        }
+        self.selected_pair()
+            .map(|p| (p.base, p.remote_addr))
+            .or(self.previous_path)
+    }
+
+    /// `iceGatheringState`.
+    pub fn gathering_state(&self) -> IceGatheringState {
+        self.gathering_state
+    }
+
+    /// `iceConnectionState`.
+    pub fn connection_state(&self) -> IceConnectionState {
+        self.connection_state
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Local side
+
+    /// Registers a socket the driver bound, as a base for host candidates (RFC 8445 §5.1.1.1).
+    /// An IPv6 scope id is kept for sending but never shown to the peer.
+    pub fn add_local_socket(&mut self, now: Instant, base: SocketAddr) {
+        if self.closed || self.bases.contains(&base) {
+            return;
+        }
+        self.bases.push(base);
+        if self.gathering.started {
+            self.gather_base(now, base);
+            self.drive(now);
+        }
+    }
+
+    /// Starts gathering on every base registered so far (`icegatheringstatechange` to
+    /// `gathering`); later bases gather as they are added.
+    pub fn start_gathering(&mut self, now: Instant) {
+        if self.closed || self.gathering.started {
+            return;
+        }
+        self.gathering.started = true;
+        self.set_gathering_state(IceGatheringState::Gathering);
+        for base in self.bases.clone() {
+            self.gather_base(now, base);
+        }
+        self.drive(now);
+    }
+
+    fn gather_base(&mut self, now: Instant, base: SocketAddr) {
+        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        let local_pref = local_preference(index, &base.ip());
+        if self.config.transport_policy == TransportPolicy::All {
+            let foundation = self
+                .foundations
+                .foundation(CandidateKind::Host, base.ip(), None);
+            let host = Candidate {
+                kind: CandidateKind::Host,
+                address: without_scope(base),
+                base: Some(base),
+                priority: candidate_priority(CandidateKind::Host, local_pref, COMPONENT_RTP),
+                foundation,
+                component: COMPONENT_RTP,
+            };
+            self.add_local_candidate(now, host);
+            if !self.config.lite {
+                let servers = self.config.stun_servers.clone();
+                self.gathering.add_base(base, &servers);
+            }
+        }
+    }
+
+    /// Adds a local candidate: reports it, and pairs it when it is a host or relayed one.
+    pub(crate) fn add_local_candidate(&mut self, now: Instant, candidate: Candidate) {
+        // RFC 8445 §5.1.3: a candidate with the same address and base as another is redundant.
+        if self
+            .local_candidates
+            .iter()
+            .any(|c| c.address == candidate.address && c.base == candidate.base)
+        {
+            return;
+        }
+        let pairs_with = matches!(candidate.kind, CandidateKind::Host | CandidateKind::Relayed);
+        if candidate.kind != CandidateKind::PeerReflexive {
+            self.events
+                .push_back(IceEvent::LocalCandidate(candidate.clone()));
+        }
+        self.local_candidates.push(candidate);
+        if pairs_with {
+            let local = self.local_candidates.len() - 1;
+            for remote in 0..self.remote_candidates.len() {
+                self.form_pair(local, remote);
+            }
+            self.checklist.unfreeze_initial();
+        }
+        let _ = now;
+    }
+
+    /// The peer is an ICE-lite agent: this (full) agent takes the controlling role
+    /// (RFC 8445 §6.1.1).
+    pub fn set_remote_lite(&mut self, now: Instant, lite: bool) {
+        self.remote_lite = lite;
+        if lite && !self.config.lite && !self.controlling {
+            self.switch_role(true);
+        }
+        self.drive(now);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Remote side
+
+    /// The peer's ICE credentials. Checks start once they are known (RFC 8838 §5.3), and any
+    /// checks that arrived earlier get their triggered checks now.
+    pub fn set_remote_credentials(&mut self, now: Instant, ufrag: &str, pwd: &str) {
+        if self.closed {
+            return;
+        }
+        self.remote = Some(RemoteCredentials {
+            ufrag: ufrag.to_owned(),
+            key: IntegrityKey::short_term(pwd),
+        });
+        self.pac_deadline
+            .get_or_insert(now + self.config.pac_timeout);
+        for early in std::mem::take(&mut self.early_checks) {
+            self.on_checked_by_peer(now, early.base, early.remote, early.use_candidate);
+        }
+        self.drive(now);
+    }
+
+    /// A remote candidate, trickled or from the SDP. Only UDP candidates of component 1 are
+    /// handled; the driver resolves FQDN (mDNS) addresses before calling this.
+    pub fn add_remote_candidate(
+        &mut self,
+        now: Instant,
+        candidate: Candidate,
+    ) -> Result<(), IceError> {
+        if self.closed {
+            return Err(IceError::Closed);
+        }
+        if candidate.component != COMPONENT_RTP {
+            return Err(IceError::UnsupportedComponent(candidate.component));
+        }
+        if let Some(existing) = self
+            .remote_candidates
+            .iter_mut()
+            .find(|c| c.address == candidate.address)
+        {
+            // A signalled candidate replaces a peer-reflexive one learnt for the same address
+            // (RFC 8445 §7.3.1.3).
+            if existing.kind == CandidateKind::PeerReflexive {
+                existing.kind = candidate.kind;
+                existing.priority = candidate.priority;
+                existing.foundation = candidate.foundation;
+            }
+            return Ok(());
+        }
+        if self.remote_candidates.len() >= self.config.max_remote_candidates {
+            return Err(IceError::TooManyCandidates);
+        }
+        self.push_remote_candidate(candidate);
+        self.drive(now);
+        Ok(())
+    }
+
+    pub(crate) fn push_remote_candidate(&mut self, candidate: Candidate) -> usize {
+        self.remote_candidates.push(candidate);
+        let remote = self.remote_candidates.len() - 1;
+        for local in 0..self.local_candidates.len() {
+            if matches!(
+                self.local_candidates[local].kind,
+                CandidateKind::Host | CandidateKind::Relayed
+            ) {
+                self.form_pair(local, remote);
+            }
+        }
+        self.checklist.unfreeze_initial();
+        remote
+    }
+
+    /// The peer signalled end-of-candidates (RFC 8838 §4.4).
+    pub fn add_remote_end_of_candidates(&mut self, now: Instant) {
+        self.remote_end_of_candidates = true;
+        self.drive(now);
+    }
+
+    fn remote_foundation_id(&mut self, foundation: &str) -> u32 {
+        match self.remote_foundations.iter().position(|f| f == foundation) {
+            Some(i) => i as u32,
+            None => {
+                self.remote_foundations.push(foundation.to_owned());
+                (self.remote_foundations.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Pairs a local and a remote candidate of the same address family and scope
+    /// (RFC 8445 §6.1.2.2).
+    pub(crate) fn form_pair(&mut self, local: usize, remote: usize) -> Option<PairId> {
+        let l = &self.local_candidates[local];
+        let r = &self.remote_candidates[remote];
+        let base = l.base.unwrap_or(l.address);
+        let link_local = |a: &SocketAddr| match a {
+            SocketAddr::V6(v6) => v6.ip().segments()[0] & 0xffc0 == 0xfe80,
+            SocketAddr::V4(_) => false,
+        };
+        if base.is_ipv4() != r.address.is_ipv4() || link_local(&base) != link_local(&r.address) {
+            return None;
+        }
+        let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
+        let (local_priority, remote_priority) = (l.priority, r.priority);
+        let remote_addr = r.address;
+        let remote_foundation = r.foundation.clone();
+        let remote_foundation = self.remote_foundation_id(&remote_foundation);
+        let id = self.checklist.next_id();
+        let mut pair = CandidatePair {
+            id,
+            local,
+            remote,
+            base,
+            remote_addr,
+            local_priority,
+            remote_priority,
+            foundation: (local_foundation, remote_foundation),
+            priority: 0,
+            state: PairState::Frozen,
+            valid: false,
+            nominated: false,
+            nominate_on_success: false,
+            nominating: false,
+            transaction: None,
+            check_sent_at: None,
+            stats: Default::default(),
+        };
+        pair.set_role(self.controlling);
+        self.checklist.insert(pair, self.config.max_pairs)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Restart and close
+
+    /// ICE restart (RFC 8445 §9): new local credentials, fresh gathering and check list. The
+    /// previously selected pair keeps carrying data until a new pair is selected.
+    pub fn restart(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.previous_path = self.selected_path();
+        self.local = Credentials {
+            ufrag: random_ice_string(&mut self.rng, 8),
+            pwd: random_ice_string(&mut self.rng, 24),
+        };
+        self.local_key = IntegrityKey::short_term(&self.local.pwd);
+        self.remote = None;
+        self.remote_candidates.clear();
+        self.remote_foundations.clear();
+        self.remote_end_of_candidates = false;
+        self.local_candidates.clear();
+        self.foundations.clear();
+        self.checklist.clear();
+        // Dropping the transactions forgets every outstanding check, query and consent request.
+        self.transactions = ClientTransactions::new(*self.transactions.config());
+        self.gathering = Gathering::default();
+        self.early_checks.clear();
+        self.selected = None;
+        self.consent = None;
+        self.pac_deadline = None;
+        self.first_valid_at = None;
+        self.end_of_candidates_sent = false;
+        self.start_gathering(now);
+    }
+
+    /// Closes the agent: nothing more is sent or accepted (`closed`).
+    pub fn close(&mut self, _now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.outbox.clear();
+        self.set_connection_state(IceConnectionState::Closed);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Output
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<IceEvent> {
+        self.events.pop_front()
+    }
+
+    /// Writes the next datagram to send into `buf` and says where it goes.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        if self.closed {
+            return None;
+        }
+        while let Some(out) = self.outbox.pop_front() {
+            let len = out.payload.len();
+            let fits = buf.len() >= len;
+            if fits {
+                buf[..len].copy_from_slice(&out.payload);
+            }
+            self.recycle(out.payload);
+            if fits {
+                return Some(Transmit {
+                    source: out.source,
+                    destination: out.destination,
+                    len,
+                });
+            }
+        }
+        let t = self.transactions.poll_transmit()?;
+        let len = t.payload.len();
+        let dest = buf.get_mut(..len)?;
+        dest.copy_from_slice(t.payload);
+        Some(Transmit {
+            source: t.user.base(),
+            destination: t.destination,
+            len,
+        })
+    }
+
+    /// When [`IceAgent::handle_timeout`] should next be called. Pure.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let mut next = self.transactions.poll_timeout();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(self.gathering.next_deadline());
+        if self.has_paced_work() {
+            // A free slot means work arrived after the last drive: wake at once.
+            let slot = self.pacer.next_free().unwrap_or(self.last_now);
+            consider(Some(slot.max(self.last_now)));
+        }
+        consider(self.nomination_deadline());
+        if let Some(c) = &self.consent {
+            if !c.lost {
+                consider(Some(c.next_request));
+                // State changes at these instants; once passed they need no more wake-ups.
+                let disconnect = c.last_response + self.config.disconnect_timeout;
+                consider(Some(disconnect).filter(|t| *t > self.last_now));
+                consider(Some(c.last_response + self.config.consent_timeout));
+            }
+        }
+        if self.selected.is_none() {
+            consider(self.pac_deadline.filter(|t| *t > self.last_now));
+        }
+        next
+    }
+
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 8 {
+            self.spare.push(buf);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // State
+
+    pub(crate) fn set_gathering_state(&mut self, state: IceGatheringState) {
+        if self.gathering_state != state {
+            self.gathering_state = state;
+            self.events.push_back(IceEvent::GatheringStateChange(state));
+        }
+    }
+
+    pub(crate) fn set_connection_state(&mut self, state: IceConnectionState) {
+        // Browsers always pass through `connected` on the way to `completed`.
+        if state == IceConnectionState::Completed
+            && !matches!(
+                self.connection_state,
+                IceConnectionState::Connected | IceConnectionState::Completed
+            )
+        {
+            self.set_connection_state(IceConnectionState::Connected);
+        }
+        if self.connection_state != state {
+            self.connection_state = state;
+            self.events
+                .push_back(IceEvent::ConnectionStateChange(state));
+        }
+    }
+
+    /// Random unit sample for jitter.
+    pub(crate) fn unit_sample(&mut self) -> f64 {
+        self.rng.random::<f64>()
+    }
+
+    pub(crate) fn new_transaction_id(&mut self) -> TransactionId {
+        let mut id = [0u8; 12];
+        self.rng.fill_bytes(&mut id);
+        TransactionId::new(id)
+    }
+
+    /// Recomputes gathering and connection state (webrtc-pc §5.6.3, §5.6.4).
+    pub(crate) fn update_states(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if self.gathering.is_complete() && self.gathering_state == IceGatheringState::Gathering {
+            self.set_gathering_state(IceGatheringState::Complete);
+            if !self.end_of_candidates_sent {
+                self.end_of_candidates_sent = true;
+                self.events.push_back(IceEvent::EndOfCandidates);
+            }
+        }
+        let state = self.derive_connection_state(now);
+        self.set_connection_state(state);
+    }
+
+    fn derive_connection_state(&self, now: Instant) -> IceConnectionState {
+        if let Some(consent) = &self.consent {
+            if consent.lost {
+                return IceConnectionState::Failed;
+            }
+            if consent.since_last_response(now) >= self.config.disconnect_timeout {
+                return IceConnectionState::Disconnected;
+            }
+        }
+        if self.selected.is_some() {
+            let done = self.remote_end_of_candidates
+                && self.gathering_state == IceGatheringState::Complete
+                && !self.checklist.has_pending();
+            return if done {
+                IceConnectionState::Completed
+            } else {
+                IceConnectionState::Connected
+            };
+        }
+        if self.previous_path.is_some() {
+            return self.connection_state;
+        }
+        let any_valid = self.checklist.pairs().iter().any(|p| p.valid);
+        if let Some(pac) = self.pac_deadline {
+            // RFC 8863 §4: never give up before the PAC timer; then give up without a valid pair.
+            if now >= pac && !any_valid {
+                return IceConnectionState::Failed;
+            }
+        }
+        if self.remote.is_some() && (self.checklist.len() > 0 || !self.remote_candidates.is_empty())
+        {
+            return IceConnectionState::Checking;
+        }
+        if self.connection_state == IceConnectionState::Failed {
+            return IceConnectionState::Failed;
+        }
+        IceConnectionState::New
+    }
+}

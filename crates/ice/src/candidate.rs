@@ -1,0 +1,192 @@
+//! Candidates: types, priorities (RFC 8445 §5.1.2) and foundations (§5.1.1.3).
+
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+
+/// The candidate types of RFC 8445 §5.1.1.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum CandidateKind {
+    /// An address of a local interface.
+    Host,
+    /// The mapped address a STUN server saw.
+    ServerReflexive,
+    /// An address learnt from a connectivity check (RFC 8445 §7.2.5.3.1, §7.3.1.3).
+    PeerReflexive,
+    /// An address on a TURN server.
+    Relayed,
+}
+
+impl CandidateKind {
+    /// The recommended type preference (RFC 8445 §5.1.2.2).
+    pub const fn type_preference(self) -> u32 {
+        match self {
+            CandidateKind::Host => 126,
+            CandidateKind::PeerReflexive => 110,
+            CandidateKind::ServerReflexive => 100,
+            CandidateKind::Relayed => 0,
+        }
+    }
+
+    /// The `typ` token of the SDP grammar (RFC 8839 §5.1).
+    pub const fn sdp_name(self) -> &'static str {
+        match self {
+            CandidateKind::Host => "host",
+            CandidateKind::ServerReflexive => "srflx",
+            CandidateKind::PeerReflexive => "prflx",
+            CandidateKind::Relayed => "relay",
+        }
+    }
+}
+
+impl fmt::Display for CandidateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.sdp_name())
+    }
+}
+
+/// Component ID of the only component floe handles: RTP/RTCP multiplexed data (RFC 8445 §4).
+pub const COMPONENT_RTP: u16 = 1;
+
+/// The priority formula of RFC 8445 §5.1.2.1.
+pub const fn candidate_priority(kind: CandidateKind, local_preference: u16, component: u16) -> u32 {
+    (kind.type_preference() << 24) | ((local_preference as u32) << 8) | (256 - component as u32)
+}
+
+/// Local preference for the base at `index` in the driver's order, preferring IPv6 over IPv4 on
+/// the same interface rank (RFC 8445 §5.1.2.2 requires distinct values per base; RFC 8421 §4
+/// recommends interleaving address families).
+pub fn local_preference(index: usize, ip: &IpAddr) -> u16 {
+    let rank = u16::try_from(index).unwrap_or(u16::MAX / 2).min(0x7ffe);
+    let family_bonus = if ip.is_ipv6() { 1 } else { 0 };
+    u16::MAX - 2 * rank - (1 - family_bonus)
+}
+
+/// A candidate: local or remote (RFC 8445 §5.1).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Candidate {
+    /// Host, server-reflexive, peer-reflexive or relayed.
+    pub kind: CandidateKind,
+    /// The transport address.
+    pub address: SocketAddr,
+    /// The base (RFC 8445 §5.1.1.1): the local socket it sends from. For remote candidates the
+    /// related address, where the peer gave one.
+    pub base: Option<SocketAddr>,
+    /// Priority (RFC 8445 §5.1.2).
+    pub priority: u32,
+    /// Foundation (RFC 8445 §5.1.1.3): equal for candidates of the same type, base IP, server
+    /// and transport.
+    pub foundation: String,
+    /// Component ID; always 1 here.
+    pub component: u16,
+}
+
+impl Candidate {
+    /// The `candidate:` attribute value of RFC 8839 §5.1 for UDP, without extensions.
+    pub fn to_sdp_string(&self) -> String {
+        let mut s = format!(
+            "candidate:{} {} udp {} {} {} typ {}",
+            self.foundation,
+            self.component,
+            self.priority,
+            self.address.ip(),
+            self.address.port(),
+            self.kind
+        );
+        if let (Some(base), true) = (self.base, self.kind != CandidateKind::Host) {
+            s.push_str(&format!(" raddr {} rport {}", base.ip(), base.port()));
+        }
+        s
+    }
+}
+
+impl fmt::Display for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.address)
+    }
+}
+
+/// Hands out foundations: one per (type, base IP, server), as RFC 8445 §5.1.1.3 asks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Foundations {
+    seen: Vec<(CandidateKind, IpAddr, Option<SocketAddr>)>,
+}
+
+impl Foundations {
+    pub(crate) fn foundation(
+        &mut self,
+        kind: CandidateKind,
+        base_ip: IpAddr,
+        server: Option<SocketAddr>,
+    ) -> String {
+        let key = (kind, base_ip, server);
+        let index = match self.seen.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                self.seen.push(key);
+                self.seen.len() - 1
+            }
+        };
+        (index + 1).to_string()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.seen.clear();
+    }
+}
+
+/// Strips an IPv6 zone/scope id: candidates must never leak it to the peer.
+pub(crate) fn without_scope(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(mut v6) => {
+            v6.set_scope_id(0);
+            SocketAddr::V6(v6)
+        }
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_follows_rfc8445_formula() {
+        assert_eq!(
+            candidate_priority(CandidateKind::Host, 65535, 1),
+            (126 << 24) | (65535 << 8) | 255
+        );
+        assert!(
+            candidate_priority(CandidateKind::Host, 0, 1)
+                > candidate_priority(CandidateKind::PeerReflexive, 65535, 1)
+        );
+        assert!(
+            candidate_priority(CandidateKind::ServerReflexive, 0, 1)
+                > candidate_priority(CandidateKind::Relayed, 65535, 1)
+        );
+    }
+
+    #[test]
+    fn local_preference_is_distinct_per_base_and_family() {
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let mut prefs: Vec<u16> = (0..4)
+            .flat_map(|i| [local_preference(i, &v4), local_preference(i, &v6)])
+            .collect();
+        assert!(local_preference(0, &v6) > local_preference(0, &v4));
+        prefs.sort();
+        prefs.dedup();
+        assert_eq!(prefs.len(), 8);
+    }
+
+    #[test]
+    fn foundations_group_by_type_base_ip_and_server() {
+        let mut f = Foundations::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let server: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+        let a = f.foundation(CandidateKind::Host, ip, None);
+        let b = f.foundation(CandidateKind::Host, ip, None);
+        let c = f.foundation(CandidateKind::ServerReflexive, ip, Some(server));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

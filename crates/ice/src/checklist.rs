@@ -1,0 +1,201 @@
+//! The check list: pairs ordered by priority, the frozen algorithm (RFC 8445 §6.1.2.6), the
+//! triggered-check queue (§7.3.1.4) and the pair limit (§6.1.2.5).
+
+use std::collections::VecDeque;
+
+use crate::pair::{CandidatePair, PairId, PairState};
+
+/// The pairs of the one data stream floe negotiates, and which to check next.
+#[derive(Clone, Debug, Default)]
+pub struct CheckList {
+    /// Sorted by priority, highest first.
+    pairs: Vec<CandidatePair>,
+    triggered: VecDeque<PairId>,
+    next_id: u32,
+}
+
+impl CheckList {
+    /// All pairs, highest priority first.
+    pub fn pairs(&self) -> &[CandidatePair] {
+        &self.pairs
+    }
+
+    pub(crate) fn pairs_mut(&mut self) -> &mut [CandidatePair] {
+        &mut self.pairs
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.pairs.clear();
+        self.triggered.clear();
+    }
+
+    pub(crate) fn next_id(&mut self) -> PairId {
+        self.next_id += 1;
+        PairId(self.next_id)
+    }
+
+    /// Pair by id.
+    pub fn get(&self, id: PairId) -> Option<&CandidatePair> {
+        self.pairs.iter().find(|p| p.id == id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: PairId) -> Option<&mut CandidatePair> {
+        self.pairs.iter_mut().find(|p| p.id == id)
+    }
+
+    /// The pair sending from `base` to `remote`, if any.
+    pub(crate) fn find(
+        &self,
+        base: core::net::SocketAddr,
+        remote: core::net::SocketAddr,
+    ) -> Option<&CandidatePair> {
+        self.pairs
+            .iter()
+            .find(|p| p.base == base && p.remote_addr == remote)
+    }
+
+    /// Inserts a pair in priority order unless one with the same base and remote address is
+    /// there already (RFC 8445 §6.1.2.4 prunes such redundant pairs). When the list is over
+    /// `limit`, the lowest-priority pair that is not succeeded or in progress is dropped
+    /// (§6.1.2.5). Returns the id of the pair that now stands for (base, remote).
+    pub(crate) fn insert(&mut self, pair: CandidatePair, limit: usize) -> Option<PairId> {
+        if let Some(existing) = self.find(pair.base, pair.remote_addr) {
+            return Some(existing.id);
+        }
+        let id = pair.id;
+        let at = self.pairs.partition_point(|p| p.priority >= pair.priority);
+        self.pairs.insert(at, pair);
+        while self.pairs.len() > limit {
+            let victim = self
+                .pairs
+                .iter()
+                .rposition(|p| matches!(p.state, PairState::Frozen | PairState::Waiting))
+                .or_else(|| {
+                    self.pairs
+                        .iter()
+                        .rposition(|p| p.state == PairState::Failed)
+                });
+            match victim {
+                Some(i) => {
+                    let removed = self.pairs.remove(i);
+                    self.triggered.retain(|t| *t != removed.id);
+                }
+                None => break,
+            }
+        }
+        self.get(id).map(|p| p.id)
+    }
+
+    /// Re-sorts after a role change altered priorities (RFC 8445 §7.2.5.1).
+    pub(crate) fn resort(&mut self) {
+        self.pairs.sort_by_key(|p| core::cmp::Reverse(p.priority));
+    }
+
+    /// The frozen algorithm's initial states: for each foundation, the highest-priority frozen
+    /// pair becomes Waiting (RFC 8445 §6.1.2.6).
+    pub(crate) fn unfreeze_initial(&mut self) {
+        let mut seen: Vec<(u32, u32)> = self
+            .pairs
+            .iter()
+            .filter(|p| p.state != PairState::Frozen)
+            .map(|p| p.foundation)
+            .collect();
+        for pair in &mut self.pairs {
+            if pair.state == PairState::Frozen && !seen.contains(&pair.foundation) {
+                seen.push(pair.foundation);
+                pair.state = PairState::Waiting;
+            }
+        }
+    }
+
+    /// After a success, pairs of the same foundation become Waiting (RFC 8445 §7.2.5.3.3).
+    pub(crate) fn unfreeze_foundation(&mut self, foundation: (u32, u32)) {
+        for pair in &mut self.pairs {
+            if pair.state == PairState::Frozen && pair.foundation == foundation {
+                pair.state = PairState::Waiting;
+            }
+        }
+    }
+
+    /// Queues a triggered check (RFC 8445 §7.3.1.4), once.
+    pub(crate) fn trigger(&mut self, id: PairId) {
+        if !self.triggered.contains(&id) {
+            self.triggered.push_back(id);
+        }
+    }
+
+    /// Picks the pair for the next ordinary or triggered check (RFC 8445 §6.1.4.2): the triggered
+    /// queue first, then the highest-priority Waiting pair, then unfreezing a pair whose
+    /// foundation has nothing Waiting or In-Progress.
+    pub(crate) fn next_check(&mut self) -> Option<PairId> {
+        while let Some(id) = self.triggered.pop_front() {
+            if let Some(pair) = self.get(id) {
+                if !matches!(pair.state, PairState::Succeeded | PairState::InProgress)
+                    || pair.nominating
+                {
+                    return Some(id);
+                }
+            }
+        }
+        if let Some(pair) = self.pairs.iter().find(|p| p.state == PairState::Waiting) {
+            return Some(pair.id);
+        }
+        let busy: Vec<(u32, u32)> = self
+            .pairs
+            .iter()
+            .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
+            .map(|p| p.foundation)
+            .collect();
+        self.pairs
+            .iter()
+            .find(|p| p.state == PairState::Frozen && !busy.contains(&p.foundation))
+            .map(|p| p.id)
+    }
+
+    /// Whether [`Self::next_check`] would pick a pair, without changing anything.
+    pub(crate) fn has_check_ready(&self) -> bool {
+        let triggered = self.triggered.iter().any(|id| {
+            self.get(*id).is_some_and(|p| {
+                !matches!(p.state, PairState::Succeeded | PairState::InProgress) || p.nominating
+            })
+        });
+        if triggered || self.pairs.iter().any(|p| p.state == PairState::Waiting) {
+            return true;
+        }
+        self.pairs.iter().any(|p| {
+            p.state == PairState::Frozen
+                && !self.pairs.iter().any(|q| {
+                    q.foundation == p.foundation
+                        && matches!(q.state, PairState::Waiting | PairState::InProgress)
+                })
+        })
+    }
+
+    /// True while some pair may still be checked or is being checked.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.triggered.is_empty()
+            || self.pairs.iter().any(|p| {
+                matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+            })
+    }
+
+    /// Once a pair is selected, lower-priority pairs that are not yet checked are dropped
+    /// (RFC 8445 §8.1.2).
+    pub(crate) fn prune_below(&mut self, priority: u64) {
+        self.pairs.retain(|p| {
+            p.priority >= priority
+                || p.valid
+                || !matches!(p.state, PairState::Frozen | PairState::Waiting)
+        });
+        let pairs = &self.pairs;
+        self.triggered
+            .retain(|id| pairs.iter().any(|p| p.id == *id));
+    }
+}

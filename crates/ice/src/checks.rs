@@ -1,0 +1,525 @@
+//! Connectivity checks (RFC 8445 §7): sending requests, answering the peer's, and acting on
+//! responses.
+
+use core::net::SocketAddr;
+use std::time::Instant;
+
+use floe_stun::attributes::{
+    ErrorCode, IceControlled, IceControlling, MappedAddress, Priority, UseCandidate, Username,
+    XorMappedAddress,
+};
+use floe_stun::{
+    is_stun, Class, Message, MessageType, MessageWriter, Method, TransactionEvent,
+    TransactionOutcome,
+};
+
+use crate::agent::{EarlyCheck, IceAgent, Outgoing, Purpose};
+use crate::candidate::{
+    candidate_priority, local_preference, Candidate, CandidateKind, COMPONENT_RTP,
+};
+use crate::pair::{PairId, PairState};
+use crate::state::Verdict;
+
+/// Large enough for any request or response the agent writes.
+const STUN_BUF: usize = 548;
+
+impl IceAgent {
+    /// The PRIORITY a check from `base` carries: what a peer-reflexive candidate learnt from it
+    /// would get (RFC 8445 §7.1.1).
+    pub(crate) fn prflx_priority(&self, base: SocketAddr) -> u32 {
+        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        candidate_priority(
+            CandidateKind::PeerReflexive,
+            local_preference(index, &base.ip()),
+            COMPONENT_RTP,
+        )
+    }
+
+    /// Writes and starts a Binding request on a pair: USERNAME, PRIORITY, the role attribute,
+    /// USE-CANDIDATE when nominating, MESSAGE-INTEGRITY with the peer's password and FINGERPRINT
+    /// (RFC 8445 §7.2.2).
+    pub(crate) fn send_binding_request(
+        &mut self,
+        now: Instant,
+        pair_id: PairId,
+        use_candidate: bool,
+        consent: bool,
+    ) -> bool {
+        let Some(pair) = self.checklist.get(pair_id) else {
+            return false;
+        };
+        let (base, destination) = (pair.base, pair.remote_addr);
+        let tid = self.new_transaction_id();
+        let Some(remote) = &self.remote else {
+            return false;
+        };
+        let mut buf = [0u8; STUN_BUF];
+        let username = format!("{}:{}", remote.ufrag, self.local.ufrag);
+        let priority = self.prflx_priority(base);
+        let len = {
+            let Ok(mut w) = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, tid) else {
+                return false;
+            };
+            let ok = w.add(&Username(&username)).is_ok()
+                && w.add(&Priority(priority)).is_ok()
+                && if self.controlling {
+                    w.add(&IceControlling(self.tie_breaker)).is_ok()
+                } else {
+                    w.add(&IceControlled(self.tie_breaker)).is_ok()
+                }
+                && (!use_candidate || w.add(&UseCandidate).is_ok())
+                && w.add_message_integrity(&remote.key).is_ok()
+                && w.add_fingerprint().is_ok();
+            if !ok {
+                return false;
+            }
+            w.finish()
+        };
+        let purpose = if consent {
+            Purpose::Consent {
+                pair: pair_id,
+                base,
+                sent_at: now,
+            }
+        } else {
+            Purpose::Check {
+                pair: pair_id,
+                base,
+                use_candidate,
+                sent_at: now,
+            }
+        };
+        if self
+            .transactions
+            .start(now, destination, &buf[..len], false, purpose)
+            .is_err()
+        {
+            return false;
+        }
+        if let Some(pair) = self.checklist.get_mut(pair_id) {
+            pair.stats.requests_sent += 1;
+            if !consent {
+                pair.state = PairState::InProgress;
+                pair.transaction = Some(tid);
+                pair.check_sent_at = Some(now);
+                pair.nominating = use_candidate;
+            }
+        }
+        true
+    }
+
+    /// Takes a datagram from the driver: `local` is the socket (base) it arrived on.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Verdict {
+        if self.closed {
+            return Verdict::NotForUs;
+        }
+        if !is_stun(datagram) {
+            return self.application_data(local, remote, datagram.len());
+        }
+        let Ok(msg) = Message::decode(datagram) else {
+            return Verdict::NotForUs;
+        };
+        if msg.method() != Method::BINDING {
+            return Verdict::NotForUs;
+        }
+        let verdict = match msg.class() {
+            Class::Request => {
+                self.handle_binding_request(now, local, remote, &msg);
+                Verdict::Stun
+            }
+            // Binding indications are keepalives (RFC 8445 §11): nothing to do.
+            Class::Indication => Verdict::Stun,
+            Class::SuccessResponse | Class::ErrorResponse => {
+                self.handle_binding_response(now, local, remote, &msg)
+            }
+        };
+        self.drive(now);
+        verdict
+    }
+
+    fn application_data(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) -> Verdict {
+        let known = self
+            .checklist
+            .pairs_mut()
+            .iter_mut()
+            .find(|p| p.base == local && p.remote_addr == remote);
+        match known {
+            Some(pair) => {
+                pair.stats.bytes_received += len as u64;
+                Verdict::ApplicationData
+            }
+            None if self.previous_path == Some((local, remote)) => Verdict::ApplicationData,
+            None => Verdict::NotForUs,
+        }
+    }
+
+    /// Answers a check (RFC 8445 §7.3). Requests that fail FINGERPRINT, USERNAME or
+    /// MESSAGE-INTEGRITY validation are dropped without an answer.
+    fn handle_binding_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) {
+        if !self.bases.contains(&local) || msg.verify_fingerprint().is_err() {
+            return;
+        }
+        // RFC 8445 §7.3: USERNAME is "our-ufrag:their-ufrag".
+        let Ok(Some(Username(username))) = msg.get::<Username>() else {
+            return;
+        };
+        let Some((ours, _theirs)) = username.split_once(':') else {
+            return;
+        };
+        if ours != self.local.ufrag || msg.verify_integrity(&self.local_key).is_err() {
+            return;
+        }
+        let Ok(Some(Priority(priority))) = msg.get::<Priority>() else {
+            return;
+        };
+        let controlling = msg.get::<IceControlling>().ok().flatten();
+        let controlled = msg.get::<IceControlled>().ok().flatten();
+        let use_candidate = msg.has(floe_stun::types::USE_CANDIDATE);
+
+        // Role conflict (RFC 8445 §7.3.1.1).
+        match (self.controlling, controlling, controlled) {
+            (true, Some(IceControlling(theirs)), _) => {
+                if self.tie_breaker >= theirs {
+                    self.respond_error(
+                        local,
+                        remote,
+                        msg,
+                        ErrorCode::ROLE_CONFLICT,
+                        "Role Conflict",
+                    );
+                    return;
+                }
+                self.switch_role(false);
+            }
+            (false, _, Some(IceControlled(theirs))) => {
+                if self.tie_breaker >= theirs {
+                    self.switch_role(true);
+                } else {
+                    self.respond_error(
+                        local,
+                        remote,
+                        msg,
+                        ErrorCode::ROLE_CONFLICT,
+                        "Role Conflict",
+                    );
+                    return;
+                }
+            }
+            (_, None, None) => return,
+            _ => {}
+        }
+
+        self.respond_success(local, remote, msg);
+
+        // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate.
+        if !self.remote_candidates.iter().any(|c| c.address == remote) {
+            if self.remote_candidates.len() >= self.config.max_remote_candidates {
+                return;
+            }
+            let foundation = format!("prflx{}", self.remote_candidates.len());
+            self.push_remote_candidate(Candidate {
+                kind: CandidateKind::PeerReflexive,
+                address: remote,
+                base: None,
+                priority,
+                foundation,
+                component: COMPONENT_RTP,
+            });
+        }
+        let use_candidate = use_candidate && !self.controlling;
+        if self.remote.is_none() && !self.config.lite {
+            // RFC 8838 §5.3 / RFC 8445 §7.3: answer now, check back once credentials arrive.
+            if self.early_checks.len() < self.config.max_pairs {
+                self.early_checks.push(EarlyCheck {
+                    base: local,
+                    remote,
+                    use_candidate,
+                });
+            }
+            return;
+        }
+        self.on_checked_by_peer(now, local, remote, use_candidate);
+    }
+
+    /// The peer checked (base, remote) successfully from its side: queue our triggered check
+    /// (RFC 8445 §7.3.1.4) and handle nomination (§7.3.1.5).
+    pub(crate) fn on_checked_by_peer(
+        &mut self,
+        now: Instant,
+        base: SocketAddr,
+        remote: SocketAddr,
+        use_candidate: bool,
+    ) {
+        let pair_id = match self.checklist.find(base, remote) {
+            Some(p) => p.id,
+            None => {
+                let Some(local) = self.local_candidates.iter().position(|c| {
+                    c.base == Some(base)
+                        && matches!(c.kind, CandidateKind::Host | CandidateKind::Relayed)
+                }) else {
+                    return;
+                };
+                let Some(r) = self
+                    .remote_candidates
+                    .iter()
+                    .position(|c| c.address == remote)
+                else {
+                    return;
+                };
+                match self.form_pair(local, r) {
+                    Some(id) => id,
+                    None => return,
+                }
+            }
+        };
+        let lite = self.config.lite;
+        let Some(pair) = self.checklist.get_mut(pair_id) else {
+            return;
+        };
+        pair.stats.requests_received += 1;
+        pair.stats.responses_sent += 1;
+        if lite {
+            // A lite agent does not check: a valid request makes the pair valid (RFC 8445 §2.5).
+            pair.state = PairState::Succeeded;
+            pair.valid = true;
+        } else {
+            match pair.state {
+                PairState::Succeeded | PairState::InProgress => {}
+                PairState::Frozen | PairState::Waiting | PairState::Failed => {
+                    pair.state = PairState::Waiting;
+                    self.checklist.trigger(pair_id);
+                }
+            }
+        }
+        let Some(pair) = self.checklist.get_mut(pair_id) else {
+            return;
+        };
+        if use_candidate {
+            if pair.state == PairState::Succeeded {
+                pair.nominated = true;
+                self.select(now, pair_id);
+            } else {
+                pair.nominate_on_success = true;
+            }
+        }
+    }
+
+    fn respond_success(&mut self, local: SocketAddr, remote: SocketAddr, request: &Message<'_>) {
+        let mut payload = self.take_buffer();
+        payload.resize(STUN_BUF, 0);
+        let tid = request.transaction_id();
+        let len = {
+            let Ok(mut w) = MessageWriter::new(&mut payload, MessageType::BINDING_SUCCESS, tid)
+            else {
+                return;
+            };
+            let ok = w.add(&XorMappedAddress(remote)).is_ok()
+                && w.add_message_integrity(&self.local_key).is_ok()
+                && w.add_fingerprint().is_ok();
+            if !ok {
+                return;
+            }
+            w.finish()
+        };
+        payload.truncate(len);
+        self.outbox.push_back(Outgoing {
+            source: local,
+            destination: remote,
+            payload,
+        });
+    }
+
+    fn respond_error(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        request: &Message<'_>,
+        code: u16,
+        reason: &str,
+    ) {
+        let mut payload = self.take_buffer();
+        payload.resize(STUN_BUF, 0);
+        let tid = request.transaction_id();
+        let len = {
+            let Ok(mut w) = MessageWriter::new(&mut payload, MessageType::BINDING_ERROR, tid)
+            else {
+                return;
+            };
+            let ok = w.add(&ErrorCode::new(code, reason)).is_ok()
+                && w.add_message_integrity(&self.local_key).is_ok()
+                && w.add_fingerprint().is_ok();
+            if !ok {
+                return;
+            }
+            w.finish()
+        };
+        payload.truncate(len);
+        self.outbox.push_back(Outgoing {
+            source: local,
+            destination: remote,
+            payload,
+        });
+    }
+
+    fn handle_binding_response(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) -> Verdict {
+        let tid = msg.transaction_id();
+        if !self.transactions.is_outstanding(tid, remote) {
+            return Verdict::NotForUs;
+        }
+        let Some(purpose) = self.transactions.get(tid).copied() else {
+            return Verdict::NotForUs;
+        };
+        if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
+            return Verdict::Stun;
+        }
+        match purpose {
+            Purpose::Check { .. } | Purpose::Consent { .. } => {
+                // Responses to checks are signed with the peer's password (RFC 8445 §7.2.5.1).
+                let Some(creds) = &self.remote else {
+                    return Verdict::Stun;
+                };
+                if msg.verify_integrity(&creds.key).is_err() {
+                    return Verdict::Stun;
+                }
+            }
+            Purpose::Gather { .. } => {}
+        }
+        let Some(event) = self.transactions.handle_response(remote, msg) else {
+            return Verdict::Stun;
+        };
+        match purpose {
+            Purpose::Check {
+                pair,
+                base,
+                use_candidate,
+                sent_at,
+            } => {
+                self.on_check_outcome(now, pair, local == base, use_candidate, sent_at, event, msg)
+            }
+            Purpose::Consent { pair, sent_at, .. } => {
+                self.on_consent_outcome(now, pair, sent_at, &event.outcome)
+            }
+            Purpose::Gather { base } => self.on_gather_outcome(now, base, &event, Some(msg)),
+        }
+        Verdict::Stun
+    }
+
+    /// Acts on the response to a check (RFC 8445 §7.2.5); timeouts go to [`Self::fail_pair`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_check_outcome(
+        &mut self,
+        now: Instant,
+        pair_id: PairId,
+        symmetric: bool,
+        use_candidate: bool,
+        sent_at: Instant,
+        event: TransactionEvent<Purpose>,
+        msg: &Message<'_>,
+    ) {
+        match event.outcome {
+            TransactionOutcome::Success => {}
+            TransactionOutcome::Error { code, .. } if code == ErrorCode::ROLE_CONFLICT => {
+                // RFC 8445 §7.2.5.1: switch roles, then retry the pair as a triggered check.
+                let flip = !self.controlling;
+                self.switch_role(flip);
+                if let Some(pair) = self.checklist.get_mut(pair_id) {
+                    pair.state = PairState::Waiting;
+                    pair.transaction = None;
+                    pair.nominating = false;
+                }
+                self.checklist.trigger(pair_id);
+                return;
+            }
+            _ => {
+                self.fail_pair(pair_id);
+                return;
+            }
+        }
+        // RFC 8445 §7.2.5.2.1: the response must come back on the 5-tuple the request used.
+        if !symmetric {
+            self.fail_pair(pair_id);
+            return;
+        }
+        let mapped = msg
+            .get::<XorMappedAddress>()
+            .ok()
+            .flatten()
+            .map(|a| a.0)
+            .or_else(|| msg.get::<MappedAddress>().ok().flatten().map(|a| a.0));
+        let Some(pair) = self.checklist.get(pair_id) else {
+            return;
+        };
+        let (base, foundation) = (pair.base, pair.foundation);
+        // RFC 8445 §7.2.5.3.1: a mapped address we do not know is a peer-reflexive candidate.
+        if let Some(mapped) = mapped {
+            let known = self
+                .local_candidates
+                .iter()
+                .any(|c| c.address == mapped && c.base == Some(base));
+            if !known {
+                let priority = self.prflx_priority(base);
+                let foundation =
+                    self.foundations
+                        .foundation(CandidateKind::PeerReflexive, base.ip(), None);
+                self.local_candidates.push(Candidate {
+                    kind: CandidateKind::PeerReflexive,
+                    address: mapped,
+                    base: Some(base),
+                    priority,
+                    foundation,
+                    component: COMPONENT_RTP,
+                });
+            }
+        }
+        let Some(pair) = self.checklist.get_mut(pair_id) else {
+            return;
+        };
+        pair.state = PairState::Succeeded;
+        pair.valid = true;
+        pair.transaction = None;
+        pair.nominating = false;
+        pair.stats.responses_received += 1;
+        pair.stats
+            .record_rtt(now.saturating_duration_since(sent_at));
+        let nominate = (use_candidate && self.controlling) || pair.nominate_on_success;
+        if nominate {
+            pair.nominated = true;
+        }
+        self.first_valid_at.get_or_insert(now);
+        self.checklist.unfreeze_foundation(foundation);
+        if nominate {
+            self.select(now, pair_id);
+        }
+        if self.selected == Some(pair_id) {
+            if let Some(c) = &mut self.consent {
+                c.last_response = now;
+            }
+        }
+    }
+
+    pub(crate) fn fail_pair(&mut self, pair_id: PairId) {
+        if let Some(pair) = self.checklist.get_mut(pair_id) {
+            pair.state = PairState::Failed;
+            pair.transaction = None;
+            pair.nominating = false;
+        }
+    }
+}

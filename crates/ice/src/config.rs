@@ -1,0 +1,79 @@
+//! Agent configuration.
+
+use core::net::SocketAddr;
+use std::time::Duration;
+
+/// Which candidates the agent gathers, like RTCConfiguration's `iceTransportPolicy`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum TransportPolicy {
+    /// Host, server-reflexive and relayed candidates.
+    #[default]
+    All,
+    /// Relayed candidates only.
+    Relay,
+}
+
+/// Everything an agent can be tuned with; `Default` gives the RFC's recommended values.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Start as the controlling agent (the offerer, RFC 8445 §6.1.1). A lite agent is always
+    /// controlled.
+    pub controlling: bool,
+    /// Run as an ICE-lite agent (RFC 8445 §2.5): host candidates only, no checks of its own.
+    pub lite: bool,
+    /// STUN servers to gather server-reflexive candidates from.
+    pub stun_servers: Vec<SocketAddr>,
+    /// Which candidates to gather.
+    pub transport_policy: TransportPolicy,
+    /// Ta, the pacing interval between checks and gathering transactions (RFC 8445 §14.2;
+    /// default 50 ms).
+    pub ta: Duration,
+    /// A server that has not answered by then no longer holds gathering back (default 3 s).
+    pub gather_timeout: Duration,
+    /// Initial RTO of connectivity checks (RFC 8445 §14.3 recommends at least 500 ms for checks
+    /// on a paced list; default 500 ms).
+    pub check_rto: Duration,
+    /// Checks are retransmitted up to this many times in all (RFC 8489 Rc, default 7).
+    pub check_transmissions: u32,
+    /// Maximum number of candidate pairs (RFC 8445 §6.1.2.5; default 100).
+    pub max_pairs: usize,
+    /// Maximum number of remote candidates, peer-reflexive ones included (default 100).
+    pub max_remote_candidates: usize,
+    /// Consent checks are sent this often on the selected pair, randomized ±20 %
+    /// (RFC 7675 §5.1; default 5 s).
+    pub consent_interval: Duration,
+    /// No consent response for this long → `disconnected` (default 7 s).
+    pub disconnect_timeout: Duration,
+    /// No consent response for this long → consent lost, `failed` (RFC 7675 §5.1: 30 s).
+    pub consent_timeout: Duration,
+    /// The PAC timer: the agent does not give up before this (RFC 8863 §4; 39.5 s).
+    pub pac_timeout: Duration,
+    /// Keepalives on the selected pair when nothing else was sent for this long
+    /// (RFC 8445 §11: Tr, at least 15 s).
+    pub keepalive_interval: Duration,
+    /// SOFTWARE attribute in requests, if any.
+    pub software: Option<String>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            controlling: false,
+            lite: false,
+            stun_servers: Vec::new(),
+            transport_policy: TransportPolicy::All,
+            ta: Duration::from_millis(50),
+            gather_timeout: Duration::from_secs(3),
+            check_rto: Duration::from_millis(500),
+            check_transmissions: 7,
+            max_pairs: 100,
+            max_remote_candidates: 100,
+            consent_interval: Duration::from_secs(5),
+            disconnect_timeout: Duration::from_secs(7),
+            consent_timeout: Duration::from_secs(30),
+            pac_timeout: Duration::from_millis(39_500),
+            keepalive_interval: Duration::from_secs(15),
+            software: None,
+        }
+    }
+}

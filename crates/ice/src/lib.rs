@@ -1,0 +1,36 @@
+//! # floe-ice
+//!
+//! A sans-IO ICE agent (RFC 8445) with trickle (RFC 8838), consent freshness (RFC 7675) and
+//! the PAC timer (RFC 8863), for one data stream with one component: what a WebRTC data
+//! channel needs.
+//!
+//! No sockets, clocks, threads or hidden randomness: the caller passes `now` and datagrams in,
+//! and polls transmits ([`IceAgent::poll_transmit`]), events ([`IceAgent::poll_event`]) and the
+//! next deadline ([`IceAgent::poll_timeout`]) out. Events use the W3C vocabulary.
+//!
+//! The agent is split by concern: [`candidate`] (types, priorities, foundations), [`pair`],
+//! [`checklist`] (frozen algorithm, triggered checks), checks (the Binding exchange),
+//! nomination (roles and selection), consent, gathering and scheduling.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod agent;
+pub mod candidate;
+pub mod checklist;
+mod checks;
+mod config;
+mod consent;
+mod gathering;
+mod nomination;
+mod pacer;
+pub mod pair;
+mod schedule;
+mod state;
+
+pub use agent::{Credentials, IceAgent, IceError};
+pub use candidate::{Candidate, CandidateKind};
+pub use config::{AgentConfig, TransportPolicy};
+pub use consent::ConsentFreshness;
+pub use pacer::Pacer;
+pub use pair::{CandidatePair, PairId, PairState, PairStats};
+pub use state::{IceConnectionState, IceEvent, IceGatheringState, Transmit, Verdict};

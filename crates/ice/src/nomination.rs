@@ -1,0 +1,115 @@
+//! Roles and nomination (RFC 8445 §7.3.1.1, §8.1): who nominates, when, and which pair is
+//! selected.
+
+use std::time::{Duration, Instant};
+
+use crate::agent::IceAgent;
+use crate::consent::ConsentFreshness;
+use crate::pair::{PairId, PairState};
+use crate::state::IceEvent;
+
+impl IceAgent {
+    /// Switches role, recomputing pair priorities (RFC 8445 §7.2.5.1, §7.3.1.1).
+    pub(crate) fn switch_role(&mut self, controlling: bool) {
+        if self.controlling == controlling || (controlling && self.config.lite) {
+            return;
+        }
+        self.controlling = controlling;
+        for pair in self.checklist.pairs_mut() {
+            pair.set_role(controlling);
+        }
+        self.checklist.resort();
+        self.events.push_back(IceEvent::RoleChange { controlling });
+    }
+
+    /// The best valid pair and whether a pair of higher priority could still succeed.
+    fn nomination_candidate(&self) -> Option<(PairId, usize)> {
+        let pairs = self.checklist.pairs();
+        let best = pairs
+            .iter()
+            .position(|p| p.valid && p.state == PairState::Succeeded)?;
+        let pending_above = pairs[..best]
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+            })
+            .count();
+        Some((pairs[best].id, pending_above))
+    }
+
+    fn nominating(&self) -> bool {
+        self.checklist
+            .pairs()
+            .iter()
+            .any(|p| p.nominating || p.nominated)
+    }
+
+    /// When the controlling agent stops waiting for better pairs and nominates the best valid
+    /// one: the first valid pair's RTT twice, plus one Ta for each better pair still to be sent.
+    /// Adaptive, with no fixed per-type waits.
+    pub(crate) fn nomination_deadline(&self) -> Option<Instant> {
+        if !self.controlling || self.config.lite || self.remote.is_none() || self.nominating() {
+            return None;
+        }
+        let (id, pending_above) = self.nomination_candidate()?;
+        let first = self.first_valid_at?;
+        let rtt = self
+            .checklist
+            .get(id)
+            .and_then(|p| p.stats.smoothed_rtt)
+            .unwrap_or(self.config.ta);
+        let wait = rtt * 2 + self.config.ta * (pending_above as u32).min(100);
+        Some(first + wait.min(Duration::from_secs(2)))
+    }
+
+    /// Regular nomination (RFC 8445 §8.1.1): as soon as the best pair that can still succeed has
+    /// succeeded, check it again with USE-CANDIDATE.
+    pub(crate) fn maybe_nominate(&mut self, now: Instant) {
+        if !self.controlling || self.config.lite || self.remote.is_none() || self.nominating() {
+            return;
+        }
+        let Some((id, pending_above)) = self.nomination_candidate() else {
+            return;
+        };
+        let due = pending_above == 0 || self.nomination_deadline().is_some_and(|d| now >= d);
+        if due {
+            if let Some(pair) = self.checklist.get_mut(id) {
+                pair.nominating = true;
+            }
+            self.checklist.trigger(id);
+        }
+    }
+
+    /// Selects a nominated pair if it beats the current one (RFC 8445 §8.1.1: the highest
+    /// priority nominated pair carries data), and prunes what is left to check (§8.1.2).
+    pub(crate) fn select(&mut self, now: Instant, id: PairId) {
+        let Some(pair) = self.checklist.get(id) else {
+            return;
+        };
+        if !pair.nominated || pair.state != PairState::Succeeded {
+            return;
+        }
+        let better = match self.selected_pair() {
+            None => true,
+            Some(current) => current.id != id && pair.priority > current.priority,
+        };
+        if !better {
+            return;
+        }
+        let priority = pair.priority;
+        let local = self.local_candidates.get(pair.local).cloned();
+        let remote = self.remote_candidates.get(pair.remote).cloned();
+        self.selected = Some(id);
+        self.previous_path = None;
+        let interval = ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
+        self.consent = Some(ConsentFreshness::new(now, interval));
+        self.checklist.prune_below(priority);
+        if let (Some(local), Some(remote)) = (local, remote) {
+            self.events
+                .push_back(IceEvent::SelectedPairChange { local, remote });
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Time: what happens on `handle_timeout`, paced work (checks and server queries, one per Ta),
+//! consent freshness on the selected pair, gathering deadlines.
+
+use core::net::SocketAddr;
+use std::time::Instant;
+
+use floe_stun::attributes::{MappedAddress, XorMappedAddress};
+use floe_stun::{Message, MessageType, MessageWriter, TransactionEvent, TransactionOutcome};
+
+use crate::agent::{IceAgent, IceError, Purpose};
+use crate::candidate::{
+    candidate_priority, local_preference, Candidate, CandidateKind, COMPONENT_RTP,
+};
+use crate::consent::ConsentFreshness;
+use crate::gathering::QueryState;
+use crate::pair::PairId;
+use crate::state::Transmit;
+
+impl IceAgent {
+    /// Advances timers: retransmissions, paced checks, gathering deadlines, nomination, consent.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.transactions.handle_timeout(now);
+        while let Some(event) = self.transactions.poll_event() {
+            match event.user {
+                Purpose::Check { pair, .. } => self.fail_pair(pair),
+                Purpose::Consent { .. } => {}
+                Purpose::Gather { base } => self.on_gather_outcome(now, base, &event, None),
+            }
+        }
+        for id in self.gathering.expire(now) {
+            self.transactions.cancel(id);
+        }
+        self.drive(now);
+    }
+
+    /// True when something waits for a pacer slot.
+    pub(crate) fn has_paced_work(&self) -> bool {
+        if self.gathering.has_queued() {
+            return true;
+        }
+        if self.config.lite || self.remote.is_none() {
+            return false;
+        }
+        self.checklist.has_check_ready()
+    }
+
+    /// Does whatever is due at `now`; called at the end of every input.
+    pub(crate) fn drive(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.last_now = self.last_now.max(now);
+        self.maybe_nominate(now);
+        self.send_paced(now);
+        self.consent_tick(now);
+        self.update_states(now);
+    }
+
+    /// One new transaction per Ta: server queries first (they gate gathering), then checks.
+    fn send_paced(&mut self, now: Instant) {
+        if !self.has_paced_work() {
+            return;
+        }
+        if self.pacer.try_acquire(now).is_err() {
+            return;
+        }
+        if self.gathering.has_queued() {
+            self.send_gather_query(now);
+            return;
+        }
+        if self.config.lite || self.remote.is_none() {
+            return;
+        }
+        if let Some(id) = self.checklist.next_check() {
+            let nominating = self.checklist.get(id).is_some_and(|p| p.nominating);
+            if !self.send_binding_request(now, id, nominating, false) {
+                self.fail_pair(id);
+            }
+        }
+    }
+
+    fn send_gather_query(&mut self, now: Instant) {
+        let tid = self.new_transaction_id();
+        let deadline = now + self.config.gather_timeout;
+        let Some(query) = self.gathering.next_queued() else {
+            return;
+        };
+        let (base, server) = (query.base, query.server);
+        let mut buf = [0u8; 64];
+        let len = match MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, tid) {
+            Ok(mut w) => match w.add_fingerprint() {
+                Ok(()) => w.finish(),
+                Err(_) => 0,
+            },
+            Err(_) => 0,
+        };
+        let started = len > 0
+            && self
+                .transactions
+                .start(now, server, &buf[..len], false, Purpose::Gather { base })
+                .is_ok();
+        if let Some(query) = self.gathering.next_queued() {
+            query.state = if started {
+                QueryState::Sent {
+                    transaction: tid,
+                    deadline,
+                }
+            } else {
+                QueryState::Done
+            };
+        }
+    }
+
+    /// A server query ended: a mapped address becomes a server-reflexive candidate
+    /// (RFC 8445 §5.1.1.2) unless it is redundant (§5.1.3).
+    pub(crate) fn on_gather_outcome(
+        &mut self,
+        now: Instant,
+        base: SocketAddr,
+        event: &TransactionEvent<Purpose>,
+        msg: Option<&Message<'_>>,
+    ) {
+        if let Some(query) = self.gathering.find(event.transaction_id) {
+            query.state = QueryState::Done;
+        }
+        let (TransactionOutcome::Success, Some(msg)) = (&event.outcome, msg) else {
+            return;
+        };
+        let mapped = msg
+            .get::<XorMappedAddress>()
+            .ok()
+            .flatten()
+            .map(|a| a.0)
+            .or_else(|| msg.get::<MappedAddress>().ok().flatten().map(|a| a.0));
+        let Some(mapped) = mapped else {
+            return;
+        };
+        if mapped == base || mapped.is_ipv4() != base.is_ipv4() {
+            return;
+        }
+        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        let foundation = self.foundations.foundation(
+            CandidateKind::ServerReflexive,
+            base.ip(),
+            Some(event.destination),
+        );
+        let candidate = Candidate {
+            kind: CandidateKind::ServerReflexive,
+            address: mapped,
+            base: Some(base),
+            priority: candidate_priority(
+                CandidateKind::ServerReflexive,
+                local_preference(index, &base.ip()),
+                COMPONENT_RTP,
+            ),
+            foundation,
+            component: COMPONENT_RTP,
+        };
+        self.add_local_candidate(now, candidate);
+    }
+
+    /// Consent freshness (RFC 7675 §5.1): a request every 5 s ± 20 %; no answer for 30 s and
+    /// consent is lost.
+    fn consent_tick(&mut self, now: Instant) {
+        let Some(selected) = self.selected else {
+            return;
+        };
+        let Some(mut consent) = self.consent else {
+            return;
+        };
+        if consent.lost {
+            return;
+        }
+        if consent.since_last_response(now) >= self.config.consent_timeout {
+            consent.lost = true;
+            self.consent = Some(consent);
+            return;
+        }
+        if now >= consent.next_request {
+            let interval =
+                ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
+            consent.next_request = now + interval;
+            self.consent = Some(consent);
+            self.send_binding_request(now, selected, false, true);
+        }
+    }
+
+    pub(crate) fn on_consent_outcome(
+        &mut self,
+        now: Instant,
+        pair: PairId,
+        sent_at: Instant,
+        outcome: &TransactionOutcome,
+    ) {
+        if *outcome != TransactionOutcome::Success {
+            return;
+        }
+        if let Some(p) = self.checklist.get_mut(pair) {
+            p.stats.responses_received += 1;
+            p.stats.record_rtt(now.saturating_duration_since(sent_at));
+        }
+        if self.selected == Some(pair) {
+            if let Some(c) = &mut self.consent {
+                if !c.lost {
+                    c.last_response = now;
+                }
+            }
+        }
+    }
+
+    /// Prepares application data for the selected pair: copies `payload` into `buf` and says
+    /// where to send it. Fails when no pair is selected or consent was lost (RFC 7675 §5.1:
+    /// sending stops).
+    pub fn send(&mut self, payload: &[u8], buf: &mut [u8]) -> Result<Transmit, IceError> {
+        if self.closed {
+            return Err(IceError::Closed);
+        }
+        let (source, destination) = self.selected_path().ok_or(IceError::NotConnected)?;
+        let out = buf
+            .get_mut(..payload.len())
+            .ok_or(IceError::BufferTooSmall)?;
+        out.copy_from_slice(payload);
+        if let Some(id) = self.selected {
+            if let Some(p) = self.checklist.get_mut(id) {
+                p.stats.bytes_sent += payload.len() as u64;
+            }
+        }
+        Ok(Transmit {
+            source,
+            destination,
+            len: payload.len(),
+        })
+    }
+}
