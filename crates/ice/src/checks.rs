@@ -9,7 +9,7 @@ use floe_stun::attributes::{
     XorMappedAddress,
 };
 use floe_stun::{
-    is_stun, Class, Message, MessageType, MessageWriter, Method, TransactionEvent,
+    is_stun, Class, Message, MessageType, MessageWriter, Method, TransactionEvent, TransactionId,
     TransactionOutcome,
 };
 
@@ -50,30 +50,9 @@ impl IceAgent {
         };
         let (base, destination) = (pair.base, pair.remote_addr);
         let tid = self.new_transaction_id();
-        let Some(remote) = &self.remote else {
-            return false;
-        };
         let mut buf = [0u8; STUN_BUF];
-        let username = format!("{}:{}", remote.ufrag, self.local.ufrag);
-        let priority = self.prflx_priority(base);
-        let len = {
-            let Ok(mut w) = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, tid) else {
-                return false;
-            };
-            let ok = w.add(&Username(&username)).is_ok()
-                && w.add(&Priority(priority)).is_ok()
-                && if self.controlling {
-                    w.add(&IceControlling(self.tie_breaker)).is_ok()
-                } else {
-                    w.add(&IceControlled(self.tie_breaker)).is_ok()
-                }
-                && (!use_candidate || w.add(&UseCandidate).is_ok())
-                && w.add_message_integrity(&remote.key).is_ok()
-                && w.add_fingerprint().is_ok();
-            if !ok {
-                return false;
-            }
-            w.finish()
+        let Some(len) = self.encode_binding_request(&mut buf, tid, base, use_candidate) else {
+            return false;
         };
         let purpose = if consent {
             Purpose::Consent {
@@ -106,6 +85,77 @@ impl IceAgent {
             }
         }
         true
+    }
+
+    /// Writes a check's Binding request into `buf`; returns its length.
+    fn encode_binding_request(
+        &self,
+        buf: &mut [u8],
+        tid: TransactionId,
+        base: SocketAddr,
+        use_candidate: bool,
+    ) -> Option<usize> {
+        let remote = self.remote.as_ref()?;
+        let username = format!("{}:{}", remote.ufrag, self.local.ufrag);
+        let priority = self.prflx_priority(base);
+        let mut w = MessageWriter::new(buf, MessageType::BINDING_REQUEST, tid).ok()?;
+        let ok = w.add(&Username(&username)).is_ok()
+            && w.add(&Priority(priority)).is_ok()
+            && if self.controlling {
+                w.add(&IceControlling(self.tie_breaker)).is_ok()
+            } else {
+                w.add(&IceControlled(self.tie_breaker)).is_ok()
+            }
+            && (!use_candidate || w.add(&UseCandidate).is_ok())
+            && w.add_message_integrity(&remote.key).is_ok()
+            && w.add_fingerprint().is_ok();
+        ok.then(|| w.finish())
+    }
+
+    /// Retransmits the in-progress check on a pair at once, because the peer's check on the
+    /// same pair just arrived (RFC 8445 §7.3.1.4: "If the state of that pair is In-Progress,
+    /// the agent SHOULD generate an immediate retransmit of the Binding request for the check
+    /// in progress"). Without it, a check whose first transmissions were lost (or dropped by
+    /// the peer's NAT before the peer opened it) waits out an RTO that doubles up to 16 s,
+    /// although the peer has just proved the path works.
+    ///
+    /// The transaction keeps its id (a response to any copy completes it) and restarts its
+    /// retransmission schedule from the initial RTO. At most one such retransmit per Ta per
+    /// pair, so two agents answering each other's requests cannot ping-pong at line rate.
+    pub(crate) fn retransmit_check(&mut self, now: Instant, pair_id: PairId) {
+        let ta = self.config.ta;
+        let Some(pair) = self.checklist.get(pair_id) else {
+            return;
+        };
+        let (Some(tid), base, destination) = (pair.transaction, pair.base, pair.remote_addr) else {
+            return;
+        };
+        if pair.check_sent_at.is_some_and(|t| now < t + ta) {
+            return;
+        }
+        let Some(Purpose::Check { use_candidate, .. }) = self.transactions.get(tid).copied() else {
+            return;
+        };
+        let mut buf = [0u8; STUN_BUF];
+        // Encode first: the role may have changed since, and the request must say so.
+        let Some(len) = self.encode_binding_request(&mut buf, tid, base, use_candidate) else {
+            return;
+        };
+        let Some(purpose) = self.transactions.cancel(tid) else {
+            return;
+        };
+        if self
+            .transactions
+            .start(now, destination, &buf[..len], false, purpose)
+            .is_err()
+        {
+            self.fail_pair(pair_id);
+            return;
+        }
+        if let Some(pair) = self.checklist.get_mut(pair_id) {
+            pair.stats.requests_sent += 1;
+            pair.check_sent_at = Some(now);
+        }
     }
 
     /// Takes a datagram from the driver: `local` is the socket (base) it arrived on.
@@ -296,7 +346,8 @@ impl IceAgent {
             pair.valid = true;
         } else {
             match pair.state {
-                PairState::Succeeded | PairState::InProgress => {}
+                PairState::Succeeded => {}
+                PairState::InProgress => self.retransmit_check(now, pair_id),
                 PairState::Frozen | PairState::Waiting | PairState::Failed => {
                     pair.state = PairState::Waiting;
                     self.checklist.trigger(pair_id);
@@ -489,16 +540,23 @@ impl IceAgent {
                 });
             }
         }
+        let rto = self.config.check_rto;
         let Some(pair) = self.checklist.get_mut(pair_id) else {
             return;
         };
+        // Karn's algorithm (RFC 6298 §3): no RTT sample from a request that was sent more than
+        // once, as the response may answer any copy. The first retransmission goes out one RTO
+        // after the request; `retransmit_check` moves `check_sent_at` when it resends early.
+        let rtt = now.saturating_duration_since(sent_at);
+        let sent_once = rtt < rto && pair.check_sent_at == Some(sent_at);
         pair.state = PairState::Succeeded;
         pair.valid = true;
         pair.transaction = None;
         pair.nominating = false;
         pair.stats.responses_received += 1;
-        pair.stats
-            .record_rtt(now.saturating_duration_since(sent_at));
+        if sent_once {
+            pair.stats.record_rtt(rtt);
+        }
         let nominate = (use_candidate && self.controlling) || pair.nominate_on_success;
         if nominate {
             pair.nominated = true;

@@ -107,9 +107,29 @@ impl IceAgent {
         let interval = ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
         self.consent = Some(ConsentFreshness::new(now, interval));
         self.checklist.prune_below(priority);
+        self.stop_other_checks(id);
         if let (Some(local), Some(remote)) = (local, remote) {
             self.events
                 .push_back(IceEvent::SelectedPairChange { local, remote });
+        }
+    }
+
+    /// With a pair selected, ICE is done for the component: outstanding checks on other pairs
+    /// stop (RFC 8445 §8.1.2 ceases retransmissions below the nominated pair; this agent also
+    /// stops those above it, as browsers do, so `completed` does not wait out 39.5 s of checks
+    /// towards unreachable addresses). A peer that nominates again still gets triggered checks.
+    fn stop_other_checks(&mut self, selected: PairId) {
+        let mut stopped = Vec::new();
+        for pair in self.checklist.pairs_mut() {
+            if pair.id != selected && pair.state == PairState::InProgress && !pair.nominating {
+                if let Some(tid) = pair.transaction.take() {
+                    stopped.push(tid);
+                }
+                pair.state = PairState::Failed;
+            }
+        }
+        for tid in stopped {
+            self.transactions.cancel(tid);
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::candidate::{
 };
 use crate::consent::ConsentFreshness;
 use crate::gathering::QueryState;
-use crate::pair::PairId;
+use crate::pair::{PairId, PairState};
 use crate::state::Transmit;
 
 impl IceAgent {
@@ -33,7 +33,40 @@ impl IceAgent {
         for id in self.gathering.expire(now) {
             self.transactions.cancel(id);
         }
+        self.restart_backed_off_checks(now);
         self.drive(now);
+    }
+
+    /// Caps the backoff of checks on pairs the peer has already checked towards us.
+    ///
+    /// A check follows the STUN schedule (RFC 8489 §6.2.1: 0.5, 1, 2, 4, 8, 16 s gaps), which
+    /// under heavy loss leaves 7 tries in 39.5 s. The controlled peer goes quiet as soon as its
+    /// own check on the pair succeeds, so no further request of its triggers the immediate
+    /// retransmit of RFC 8445 §7.3.1.4 ([`Self::retransmit_check`]), and the controlling agent
+    /// may sit out a 16 s RTO on a path the peer has proved works. For such pairs (the peer's
+    /// request arrived), a retransmission that comes due 4 RTOs or more after the check was
+    /// (re)started restarts the schedule instead, so the gaps cycle through 0.5, 1, 2 s. Only
+    /// until the PAC timer (RFC 8863 §4) expires, so a path that only works inwards still ends
+    /// with the normal timeout.
+    fn restart_backed_off_checks(&mut self, now: Instant) {
+        if !self.pac_deadline.is_some_and(|pac| now < pac) {
+            return;
+        }
+        let cap = self.config.check_rto * 4;
+        let due: Vec<PairId> = self
+            .checklist
+            .pairs()
+            .iter()
+            .filter(|p| {
+                p.state == PairState::InProgress
+                    && p.stats.requests_received > 0
+                    && p.check_sent_at.is_some_and(|t| now >= t + cap)
+            })
+            .map(|p| p.id)
+            .collect();
+        for id in due {
+            self.retransmit_check(now, id);
+        }
     }
 
     /// True when something waits for a pacer slot.
