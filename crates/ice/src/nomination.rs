@@ -22,24 +22,6 @@ impl IceAgent {
         self.events.push_back(IceEvent::RoleChange { controlling });
     }
 
-    /// The best valid pair and whether a pair of higher priority could still succeed.
-    fn nomination_candidate(&self) -> Option<(PairId, usize)> {
-        let pairs = self.checklist.pairs();
-        let best = pairs
-            .iter()
-            .position(|p| p.valid && p.state == PairState::Succeeded)?;
-        let pending_above = pairs[..best]
-            .iter()
-            .filter(|p| {
-                matches!(
-                    p.state,
-                    PairState::Frozen | PairState::Waiting | PairState::InProgress
-                )
-            })
-            .count();
-        Some((pairs[best].id, pending_above))
-    }
-
     fn nominating(&self) -> bool {
         self.checklist
             .pairs()
@@ -47,35 +29,59 @@ impl IceAgent {
             .any(|p| p.nominating || p.nominated)
     }
 
-    /// When the controlling agent stops waiting for better pairs and nominates the best valid
-    /// one: the first valid pair's RTT twice, plus one Ta for each better pair still to be sent.
-    /// Adaptive, with no fixed per-type waits.
-    pub(crate) fn nomination_deadline(&self) -> Option<Instant> {
+    /// The best valid pair, and until when the controlling agent waits for a better pair that
+    /// could still succeed before nominating it. Adaptive, with no fixed per-type waits: a better
+    /// pair whose check is in flight gets two RTTs of the valid pair from its send time; better
+    /// pairs not yet sent get two RTTs plus one Ta each from the first success; never more than
+    /// 2 s in all.
+    pub(crate) fn nomination_plan(&self) -> Option<(PairId, Instant)> {
         if !self.controlling || self.config.lite || self.remote.is_none() || self.nominating() {
             return None;
         }
-        let (id, pending_above) = self.nomination_candidate()?;
+        let pairs = self.checklist.pairs();
+        let best = pairs
+            .iter()
+            .position(|p| p.valid && p.state == PairState::Succeeded)?;
         let first = self.first_valid_at?;
-        let rtt = self
-            .checklist
-            .get(id)
-            .and_then(|p| p.stats.smoothed_rtt)
-            .unwrap_or(self.config.ta);
-        let wait = rtt * 2 + self.config.ta * (pending_above as u32).min(100);
-        Some(first + wait.min(Duration::from_secs(2)))
+        let rtt = pairs[best].stats.smoothed_rtt.unwrap_or(self.config.ta);
+        let mut until = first;
+        let mut unsent = 0u32;
+        for p in &pairs[..best] {
+            match p.state {
+                PairState::InProgress => {
+                    let sent = p.check_sent_at.unwrap_or(first);
+                    until = until.max(sent + rtt * 2);
+                }
+                PairState::Waiting | PairState::Frozen => unsent = unsent.saturating_add(1),
+                PairState::Succeeded | PairState::Failed => {}
+            }
+        }
+        if unsent > 0 {
+            until = until.max(first + rtt * 2 + self.config.ta * unsent.min(100));
+        }
+        Some((pairs[best].id, until.min(first + Duration::from_secs(2))))
+    }
+
+    /// When [`Self::maybe_nominate`] next has something to decide.
+    pub(crate) fn nomination_deadline(&self) -> Option<Instant> {
+        self.nomination_plan()
+            .map(|(_, until)| until)
+            .filter(|t| *t > self.last_now)
     }
 
     /// Regular nomination (RFC 8445 §8.1.1): as soon as the best pair that can still succeed has
-    /// succeeded, check it again with USE-CANDIDATE.
+    /// succeeded, check it again with USE-CANDIDATE. That check goes out at once rather than in
+    /// the next Ta slot: the path is proven, and pacing exists to spread new checks on unknown
+    /// paths (RFC 8445 §14.2).
     pub(crate) fn maybe_nominate(&mut self, now: Instant) {
-        if !self.controlling || self.config.lite || self.remote.is_none() || self.nominating() {
-            return;
-        }
-        let Some((id, pending_above)) = self.nomination_candidate() else {
+        let Some((id, until)) = self.nomination_plan() else {
             return;
         };
-        let due = pending_above == 0 || self.nomination_deadline().is_some_and(|d| now >= d);
-        if due {
+        if now < until {
+            return;
+        }
+        if !self.send_binding_request(now, id, true, false) {
+            // Could not start the transaction (table full): retry through the triggered queue.
             if let Some(pair) = self.checklist.get_mut(id) {
                 pair.nominating = true;
             }
