@@ -4,15 +4,15 @@
 use core::fmt;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use floe_stun::{ClientTransactions, IntegrityKey, TransactionConfig, TransactionId};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt, SeedableRng};
 
 use crate::candidate::{
-    candidate_priority, local_preference, without_scope, Candidate, CandidateKind, Foundations,
-    COMPONENT_RTP,
+    candidate_priority, local_preference, push_small, without_scope, Candidate, CandidateKind,
+    Foundations, COMPONENT_RTP,
 };
 use crate::checklist::CheckList;
 use crate::config::{AgentConfig, TransportPolicy};
@@ -176,6 +176,11 @@ impl fmt::Debug for IceAgent {
     }
 }
 
+/// The smallest Ta (and check RTO) the agent accepts (RFC 8445 §14.2).
+const MIN_TA: Duration = Duration::from_millis(5);
+/// The smallest consent interval the agent accepts.
+const MIN_CONSENT_INTERVAL: Duration = Duration::from_millis(100);
+
 const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn random_ice_string(rng: &mut SmallRng, len: usize) -> String {
@@ -193,7 +198,12 @@ impl IceAgent {
     }
 
     /// A new agent that shares `pacer` with other agents of the process (RFC 8445 §14.2).
-    pub fn with_pacer(config: AgentConfig, now: Instant, seed: u64, pacer: Pacer) -> Self {
+    pub fn with_pacer(mut config: AgentConfig, now: Instant, seed: u64, pacer: Pacer) -> Self {
+        // Zero intervals would make the agent spin at one instant; RFC 8445 §14.2 puts Ta at
+        // 5 ms or more.
+        config.ta = config.ta.max(MIN_TA);
+        config.check_rto = config.check_rto.max(MIN_TA);
+        config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
         let mut rng = SmallRng::seed_from_u64(seed);
         let local = Credentials {
             ufrag: random_ice_string(&mut rng, 8),
@@ -322,7 +332,7 @@ impl IceAgent {
         if self.closed || self.bases.contains(&base) {
             return;
         }
-        self.bases.push(base);
+        push_small(&mut self.bases, base);
         if self.gathering.started {
             self.gather_base(now, base);
             self.drive(now);
@@ -381,7 +391,7 @@ impl IceAgent {
             self.events
                 .push_back(IceEvent::LocalCandidate(candidate.clone()));
         }
-        self.local_candidates.push(candidate);
+        push_small(&mut self.local_candidates, candidate);
         if pairs_with {
             let local = self.local_candidates.len() - 1;
             for remote in 0..self.remote_candidates.len() {
@@ -459,7 +469,7 @@ impl IceAgent {
     }
 
     pub(crate) fn push_remote_candidate(&mut self, candidate: Candidate) -> usize {
-        self.remote_candidates.push(candidate);
+        push_small(&mut self.remote_candidates, candidate);
         let remote = self.remote_candidates.len() - 1;
         for local in 0..self.local_candidates.len() {
             if matches!(
@@ -483,7 +493,7 @@ impl IceAgent {
         match self.remote_foundations.iter().position(|f| f == foundation) {
             Some(i) => i as u32,
             None => {
-                self.remote_foundations.push(foundation.to_owned());
+                push_small(&mut self.remote_foundations, foundation.to_owned());
                 (self.remote_foundations.len() - 1) as u32
             }
         }
@@ -580,7 +590,12 @@ impl IceAgent {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<IceEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Events are rare once connected: an idle agent keeps no room for them.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Writes the next datagram to send into `buf` and says where it goes.
@@ -634,7 +649,9 @@ impl IceAgent {
         consider(self.nomination_deadline());
         if let Some(c) = &self.consent {
             if !c.lost {
-                consider(Some(c.next_request));
+                if !self.config.lite {
+                    consider(Some(c.next_request));
+                }
                 // State changes at these instants; once passed they need no more wake-ups.
                 let disconnect = c.last_response + self.config.disconnect_timeout;
                 consider(Some(disconnect).filter(|t| *t > self.last_now));

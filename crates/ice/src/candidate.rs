@@ -122,7 +122,7 @@ impl Foundations {
         let index = match self.seen.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {
-                self.seen.push(key);
+                push_small(&mut self.seen, key);
                 self.seen.len() - 1
             }
         };
@@ -132,6 +132,15 @@ impl Foundations {
     pub(crate) fn clear(&mut self) {
         self.seen.clear();
     }
+}
+
+/// Pushes onto a vector that stays small, growing it by half instead of doubling (and from one
+/// element instead of four), so an agent with one candidate holds room for one.
+pub(crate) fn push_small<T>(vec: &mut Vec<T>, item: T) {
+    if vec.len() == vec.capacity() {
+        vec.reserve_exact((vec.len() / 2).max(1));
+    }
+    vec.push(item);
 }
 
 /// Strips an IPv6 zone/scope id: candidates must never leak it to the peer.

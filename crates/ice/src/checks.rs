@@ -15,7 +15,7 @@ use floe_stun::{
 
 use crate::agent::{EarlyCheck, IceAgent, Outgoing, Purpose};
 use crate::candidate::{
-    candidate_priority, local_preference, Candidate, CandidateKind, COMPONENT_RTP,
+    candidate_priority, local_preference, push_small, Candidate, CandidateKind, COMPONENT_RTP,
 };
 use crate::pair::{PairId, PairState};
 use crate::state::Verdict;
@@ -354,6 +354,13 @@ impl IceAgent {
                 }
             }
         }
+        if lite && self.selected == Some(pair_id) {
+            // A lite agent sends no requests of its own (RFC 8445 §2.5), so an authenticated
+            // check from the peer on the selected pair is what tells it consent still holds.
+            if let Some(c) = &mut self.consent {
+                c.last_response = now;
+            }
+        }
         let Some(pair) = self.checklist.get_mut(pair_id) else {
             return;
         };
@@ -530,14 +537,17 @@ impl IceAgent {
                 let foundation =
                     self.foundations
                         .foundation(CandidateKind::PeerReflexive, base.ip(), None);
-                self.local_candidates.push(Candidate {
-                    kind: CandidateKind::PeerReflexive,
-                    address: mapped,
-                    base: Some(base),
-                    priority,
-                    foundation,
-                    component: COMPONENT_RTP,
-                });
+                push_small(
+                    &mut self.local_candidates,
+                    Candidate {
+                        kind: CandidateKind::PeerReflexive,
+                        address: mapped,
+                        base: Some(base),
+                        priority,
+                        foundation,
+                        component: COMPONENT_RTP,
+                    },
+                );
             }
         }
         let rto = self.config.check_rto;

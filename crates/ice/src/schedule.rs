@@ -212,7 +212,7 @@ impl IceAgent {
             self.consent = Some(consent);
             return;
         }
-        if now >= consent.next_request {
+        if now >= consent.next_request && !self.config.lite {
             let interval =
                 ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
             consent.next_request = now + interval;
