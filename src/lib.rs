@@ -1,9 +1,36 @@
-//! floe: an ICE/STUN/TURN stack built from sans-IO crates.
+//! floe: an ICE/STUN/TURN stack built from sans-IO crates, and this thin tokio driver.
 //!
-//! This root crate is the thin tokio driver. For now it re-exports the protocol crates:
+//! The protocol crates are re-exported:
 //!
 //! - [`stun`]: the STUN codec, credentials, client transactions and a Binding server (RFC 8489).
 //! - [`sdp`]: the SDP parser and writer with the ICE attributes (RFC 8866, RFC 8839).
+//! - [`ice`]: the sans-IO ICE agent (RFC 8445, RFC 8838).
+//!
+//! The driver adds sockets, timers, interface enumeration and signaling, and no protocol logic:
+//!
+//! - [`PeerConnection`]: the browser's RTCPeerConnection verbs (`create_offer`,
+//!   `set_remote_description`, `add_ice_candidate`, ...) and events, carrying datagrams over the
+//!   selected candidate pair. One tokio task per connection owns the agent and the sockets.
+//! - [`Configuration`]: RTCConfiguration (`ice_servers`, `ice_transport_policy`) plus which
+//!   local addresses to bind.
+//! - [`signaling`]: a WebSocket relay server with one room per URL path, and its client.
+//! - [`stun_tools`]: a STUN Binding server on UDP sockets, and a one-shot Binding query.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+pub mod config;
+pub mod convert;
+mod driver;
+mod error;
+mod net;
+mod peer;
+pub mod signaling;
+pub mod stun_tools;
+
+pub use config::{BindConfig, Configuration, IceServer, IceServerUrl, IceTransportPolicy};
+pub use error::{Error, Result};
+pub use peer::{PeerConnection, PeerConnectionState, PeerEvent, SignalingState, Status};
+
+pub use floe_ice as ice;
 pub use floe_sdp as sdp;
 pub use floe_stun as stun;

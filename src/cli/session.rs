@@ -1,0 +1,246 @@
+//! One peer's side of a call, as the browser sample code does it: the caller creates and sends
+//! an offer, the callee answers, both trickle candidates as `icecandidate` fires and add the
+//! other's with `addIceCandidate`. Shared by `floe call`, `floe answer` and `floe demo`.
+
+use std::time::{Duration, Instant};
+
+use floe::signaling::{SignalMessage, SignalingChannel};
+use floe::{Configuration, Error, PeerConnection, PeerConnectionState, PeerEvent, Result};
+use serde_json::json;
+
+use super::output::Timeline;
+
+/// Which side of the call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// Sends the offer (controlling).
+    Caller,
+    /// Answers it (controlled).
+    Callee,
+}
+
+/// What a peer does once connected.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Peer name in the timeline.
+    pub name: String,
+    /// Caller or callee.
+    pub role: Role,
+    /// Send this text once connected and wait until it is echoed back.
+    pub send: Option<String>,
+    /// Echo every message received (other than the echo of our own `send`), and stay until the
+    /// other side says `bye`.
+    pub echo: bool,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// How it went.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// When the offer was sent (caller) or received (callee).
+    pub offer_at: Option<Instant>,
+    /// When `connectionstatechange` reported `connected`.
+    pub connected_at: Option<Instant>,
+    /// The `send` text came back.
+    pub echo_ok: bool,
+    /// The selected pair, as `local -> remote`.
+    pub selected: Option<String>,
+}
+
+/// Caller resends its offer and candidates this often until the answer comes: the relay keeps
+/// no history, so a callee that joins the room later still gets them.
+const RESEND: Duration = Duration::from_secs(1);
+
+/// Runs one peer over `signaling` until it is done (see [`Options`]) or times out.
+pub async fn run(
+    mut signaling: SignalingChannel,
+    config: Configuration,
+    opts: Options,
+    tl: Timeline,
+) -> Result<Outcome> {
+    let name = opts.name.as_str();
+    let pc = PeerConnection::new(config).await?;
+    let addrs: Vec<String> = pc.local_addresses().iter().map(|a| a.to_string()).collect();
+    tl.event(
+        name,
+        "bound",
+        &addrs.join(" "),
+        json!({ "addresses": addrs }),
+    );
+    let deadline = tokio::time::Instant::now() + opts.timeout;
+    let mut out = Outcome::default();
+    // Everything the caller sent before the answer, for the resends.
+    let mut unanswered: Vec<SignalMessage> = Vec::new();
+    let mut answered = false;
+    let mut bye = false;
+    // The controlling side may send as soon as it has selected a pair, which can be a moment
+    // before this side has: what arrives before we can send is echoed once connected.
+    let mut to_echo: Vec<Vec<u8>> = Vec::new();
+
+    if opts.role == Role::Caller {
+        let offer = pc.create_offer().await?;
+        pc.set_local_description(offer.clone()).await?;
+        let msg = SignalMessage::Offer(offer);
+        out.offer_at = Some(Instant::now());
+        tl.event(name, "offer sent", "", json!({}));
+        signaling.send(&msg).await?;
+        unanswered.push(msg);
+    }
+    let mut resend = tokio::time::interval_at(tokio::time::Instant::now() + RESEND, RESEND);
+
+    loop {
+        let connected = out.connected_at.is_some();
+        if connected {
+            for data in to_echo.drain(..) {
+                pc.send(&data).await?;
+                let text = String::from_utf8_lossy(&data);
+                tl.event(
+                    name,
+                    "message echoed",
+                    &format!("{text:?}"),
+                    json!({ "message": text }),
+                );
+            }
+        }
+        if connected && (opts.send.is_none() || out.echo_ok) && (!opts.echo || bye) {
+            break;
+        }
+        tokio::select! {
+            msg = signaling.recv() => match msg? {
+                None => {
+                    if connected { break; }
+                    return Err(Error::Signaling("the signaling server closed the connection".into()));
+                }
+                Some(SignalMessage::Offer(offer)) if opts.role == Role::Callee => {
+                    if out.offer_at.is_some() {
+                        continue; // A resent offer: already answered.
+                    }
+                    out.offer_at = Some(Instant::now());
+                    tl.event(name, "offer received", "", json!({}));
+                    pc.set_remote_description(offer).await?;
+                    let answer = pc.create_answer().await?;
+                    pc.set_local_description(answer.clone()).await?;
+                    signaling.send(&SignalMessage::Answer(answer)).await?;
+                    tl.event(name, "answer sent", "", json!({}));
+                }
+                Some(SignalMessage::Answer(answer)) if opts.role == Role::Caller => {
+                    if answered { continue; }
+                    answered = true;
+                    tl.event(name, "answer received", "", json!({}));
+                    pc.set_remote_description(answer).await?;
+                }
+                Some(SignalMessage::IceCandidate(c)) => {
+                    let text = c.as_ref().map_or("null".to_owned(), |c| c.candidate.clone());
+                    tl.event(name, "addIceCandidate", &text, json!({ "candidate": text }));
+                    pc.add_ice_candidate(c).await?;
+                }
+                Some(SignalMessage::Bye) => {
+                    bye = true;
+                    tl.event(name, "bye received", "", json!({}));
+                    if !connected {
+                        return Err(Error::Signaling("the other peer left before connecting".into()));
+                    }
+                }
+                Some(_) => {}
+            },
+            event = pc.next_event() => {
+                let Some(event) = event else { return Err(Error::Closed) };
+                on_event(&pc, &mut signaling, &event, &opts, &tl, &mut out).await?;
+                if let PeerEvent::IceCandidate(c) = event {
+                    if opts.role == Role::Caller && !answered {
+                        unanswered.push(SignalMessage::IceCandidate(c));
+                    }
+                }
+            }
+            data = pc.recv() => {
+                let data = data?;
+                let text = String::from_utf8_lossy(&data).into_owned();
+                tl.event(name, "message received", &format!("{text:?}"), json!({ "message": text }));
+                if opts.send.as_deref() == Some(text.as_str()) {
+                    out.echo_ok = true;
+                } else if opts.echo {
+                    to_echo.push(data);
+                }
+            }
+            _ = resend.tick(), if opts.role == Role::Caller && !answered => {
+                for msg in &unanswered {
+                    signaling.send(msg).await?;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                // An echoing peer has no end of its own: connected until the timeout is success.
+                if connected && opts.echo && (opts.send.is_none() || out.echo_ok) {
+                    break;
+                }
+                let what = if connected { "the echo" } else { "a connection" };
+                return Err(Error::Timeout(format!(
+                    "after {:.1} s waiting for {what}",
+                    opts.timeout.as_secs_f64()
+                )));
+            }
+        }
+    }
+    if !bye {
+        let _ = signaling.send(&SignalMessage::Bye).await;
+    }
+    pc.close().await?;
+    signaling.close().await;
+    Ok(out)
+}
+
+async fn on_event(
+    pc: &PeerConnection,
+    signaling: &mut SignalingChannel,
+    event: &PeerEvent,
+    opts: &Options,
+    tl: &Timeline,
+    out: &mut Outcome,
+) -> Result<()> {
+    let name = opts.name.as_str();
+    let detail = event.to_string();
+    let detail = detail.strip_prefix(event.name()).unwrap_or(&detail).trim();
+    tl.event(name, event.name(), detail, json!({ "value": detail }));
+    match event {
+        PeerEvent::IceCandidate(c) => {
+            signaling
+                .send(&SignalMessage::IceCandidate(c.clone()))
+                .await?;
+        }
+        PeerEvent::SelectedCandidatePairChange { .. } => out.selected = Some(detail.to_owned()),
+        PeerEvent::ConnectionStateChange(PeerConnectionState::Connected)
+            if out.connected_at.is_none() =>
+        {
+            let now = Instant::now();
+            out.connected_at = Some(now);
+            if let Some(offer) = out.offer_at {
+                let ms = now.duration_since(offer).as_secs_f64() * 1e3;
+                let from = if opts.role == Role::Caller {
+                    "sent"
+                } else {
+                    "received"
+                };
+                tl.event(
+                    name,
+                    "connected",
+                    &format!("{ms:.1} ms after the offer was {from}"),
+                    json!({ "offer_to_connected_ms": ms }),
+                );
+            }
+            if let Some(text) = &opts.send {
+                tl.event(
+                    name,
+                    "message sent",
+                    &format!("{text:?}"),
+                    json!({ "message": text }),
+                );
+                pc.send(text.as_bytes()).await?;
+            }
+        }
+        PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
+            return Err(Error::ConnectionFailed);
+        }
+        _ => {}
+    }
+    Ok(())
+}

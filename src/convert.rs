@@ -1,0 +1,139 @@
+//! Conversions between the agent's candidates ([`floe_ice::Candidate`]) and the SDP ones
+//! ([`floe_sdp::Candidate`]), and small helpers that need no protocol knowledge.
+
+use std::net::SocketAddr;
+
+use floe_ice::CandidateKind;
+use floe_sdp::{CandidateAddress, CandidateType, Transport};
+
+/// The SDP form of an agent candidate: `raddr`/`rport` carry the base of reflexive and relayed
+/// candidates (RFC 8839 §5.1).
+pub fn to_sdp_candidate(c: &floe_ice::Candidate) -> floe_sdp::Candidate {
+    let typ = match c.kind {
+        CandidateKind::Host => CandidateType::Host,
+        CandidateKind::ServerReflexive => CandidateType::ServerReflexive,
+        CandidateKind::PeerReflexive => CandidateType::PeerReflexive,
+        CandidateKind::Relayed => CandidateType::Relay,
+    };
+    let mut out = floe_sdp::Candidate::new(
+        c.foundation.clone(),
+        c.component,
+        Transport::Udp,
+        c.priority,
+        CandidateAddress::Ip(c.address.ip()),
+        c.address.port(),
+        typ,
+    );
+    if c.kind != CandidateKind::Host {
+        if let Some(base) = c.base {
+            out.related_address = Some(CandidateAddress::Ip(base.ip()));
+            out.related_port = Some(base.port());
+        }
+    }
+    out
+}
+
+/// Why a remote candidate is skipped rather than handed to the agent.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Unusable {
+    /// TCP or another transport: floe does UDP only (browsers ignore such candidates too).
+    Transport,
+    /// An FQDN or mDNS `.local` name: not resolved yet.
+    Fqdn(String),
+    /// An unknown candidate type.
+    Type,
+}
+
+/// The agent form of a remote SDP candidate, or why it cannot be used.
+pub fn from_sdp_candidate(c: &floe_sdp::Candidate) -> Result<floe_ice::Candidate, Unusable> {
+    if c.transport != Transport::Udp {
+        return Err(Unusable::Transport);
+    }
+    let ip = match &c.address {
+        CandidateAddress::Ip(ip) => *ip,
+        CandidateAddress::Fqdn(name) => return Err(Unusable::Fqdn(name.clone())),
+    };
+    let kind = match c.typ {
+        CandidateType::Host => CandidateKind::Host,
+        CandidateType::ServerReflexive => CandidateKind::ServerReflexive,
+        CandidateType::PeerReflexive => CandidateKind::PeerReflexive,
+        CandidateType::Relay => CandidateKind::Relayed,
+        CandidateType::Other(_) => return Err(Unusable::Type),
+    };
+    let base = match (&c.related_address, c.related_port) {
+        (Some(CandidateAddress::Ip(ip)), Some(port)) => Some(SocketAddr::new(*ip, port)),
+        _ => None,
+    };
+    Ok(floe_ice::Candidate {
+        kind,
+        address: SocketAddr::new(ip, c.port),
+        base,
+        priority: c.priority,
+        foundation: c.foundation.clone(),
+        component: c.component,
+    })
+}
+
+/// 64 bits from the OS-seeded hasher: enough for seeds, session ids and transaction ids
+/// without a random-number dependency.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    h.finish()
+}
+
+/// A syntactically valid `sha-256` fingerprint of random bytes. There is no DTLS yet, so the
+/// value only has to parse in a browser or another stack.
+pub fn placeholder_fingerprint() -> floe_sdp::Fingerprint {
+    let bytes: Vec<u8> = (0..4).flat_map(|_| random_u64().to_be_bytes()).collect();
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    floe_sdp::Fingerprint::new("sha-256", hex.join(":"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_round_trip_through_sdp() {
+        let c = floe_ice::Candidate {
+            kind: CandidateKind::ServerReflexive,
+            address: "192.0.2.7:40000".parse().unwrap(),
+            base: Some("10.0.0.2:5000".parse().unwrap()),
+            priority: 1_686_052_607,
+            foundation: "2".into(),
+            component: 1,
+        };
+        let sdp = to_sdp_candidate(&c);
+        let text = sdp.to_string();
+        assert_eq!(
+            text,
+            "candidate:2 1 udp 1686052607 192.0.2.7 40000 typ srflx raddr 10.0.0.2 rport 5000"
+        );
+        let parsed: floe_sdp::Candidate = text.parse().unwrap();
+        assert_eq!(from_sdp_candidate(&parsed).unwrap(), c);
+    }
+
+    #[test]
+    fn tcp_and_mdns_candidates_are_skipped() {
+        let tcp: floe_sdp::Candidate = "candidate:1 1 tcp 1 10.0.0.1 9 typ host tcptype active"
+            .parse()
+            .unwrap();
+        assert_eq!(from_sdp_candidate(&tcp), Err(Unusable::Transport));
+        let mdns: floe_sdp::Candidate = "candidate:1 1 udp 1 abc.local 9 typ host".parse().unwrap();
+        assert!(matches!(from_sdp_candidate(&mdns), Err(Unusable::Fqdn(_))));
+    }
+
+    #[test]
+    fn placeholder_fingerprint_has_32_bytes() {
+        let f = placeholder_fingerprint();
+        assert_eq!(f.hash_function, "sha-256");
+        assert_eq!(f.fingerprint.split(':').count(), 32);
+    }
+}

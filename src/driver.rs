@@ -1,0 +1,510 @@
+//! The task behind a [`crate::PeerConnection`]: it owns the [`IceAgent`] and the UDP sockets,
+//! and runs one `select!` loop over socket receives, the agent's next deadline and commands
+//! from the handle. After every input it drains the agent's transmits and events.
+//!
+//! Everything here is plumbing: what to send, when, and what it means is the agent's.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use floe_ice::{AgentConfig, IceAgent, IceConnectionState, IceEvent, TransportPolicy, Verdict};
+use floe_sdp::{
+    AnswerBuilder, Fingerprint, IceCandidateInit, OfferBuilder, SdpType, SessionDescription,
+    SessionDescriptionInit, Setup,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{Configuration, IceTransportPolicy};
+use crate::convert::{from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate};
+use crate::error::{Error, Result};
+use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
+use crate::peer::{PeerConnectionState, PeerEvent, SignalingState, Status};
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// What the handle asks of the task; each carries the channel for its answer.
+#[derive(Debug)]
+pub(crate) enum Command {
+    CreateOffer(Reply<SessionDescriptionInit>),
+    CreateAnswer(Reply<SessionDescriptionInit>),
+    SetLocal(SessionDescriptionInit, Reply<()>),
+    SetRemote(SessionDescriptionInit, Reply<()>),
+    AddCandidate(Option<IceCandidateInit>, Reply<()>),
+    Send(Vec<u8>, Reply<()>),
+    Status(Reply<Status>),
+    Close(Reply<()>),
+}
+
+/// Binds the sockets, resolves STUN servers and spawns the task. Returns the bound addresses.
+pub(crate) async fn spawn(
+    config: Configuration,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    data: mpsc::Sender<Vec<u8>>,
+) -> Result<Vec<SocketAddr>> {
+    let mut sockets = Vec::new();
+    let mut locals = Vec::new();
+    for addr in config.bind.resolve()? {
+        // An address that cannot be bound (an interface going away) is skipped, like a browser
+        // would; only no address at all is an error.
+        let Ok(socket) = bind_udp(addr) else { continue };
+        let Ok(local) = socket.local_addr() else {
+            continue;
+        };
+        sockets.push(socket);
+        locals.push(local);
+    }
+    if sockets.is_empty() {
+        return Err(Error::NoUsableAddress);
+    }
+    let mut stun_servers = Vec::new();
+    for url in config.stun_urls() {
+        let resolved = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| Error::InvalidConfiguration(format!("cannot resolve {url}: {e}")))?;
+        for addr in resolved {
+            // Only servers some socket can reach by address family are worth a query.
+            if locals.iter().any(|l| l.is_ipv4() == addr.is_ipv4()) && !stun_servers.contains(&addr)
+            {
+                stun_servers.push(addr);
+            }
+        }
+    }
+    let fingerprint = match &config.fingerprint {
+        Some((hash, digest)) => Fingerprint::new(hash.clone(), digest.clone()),
+        None => placeholder_fingerprint(),
+    };
+    let driver = Driver {
+        seed: config.seed.unwrap_or_else(random_u64),
+        config,
+        stun_servers,
+        sockets,
+        locals: locals.clone(),
+        agent: None,
+        fingerprint,
+        signaling_state: SignalingState::Stable,
+        local_description: None,
+        remote_description: None,
+        mid: Some("0".to_owned()),
+        m_line_index: 0,
+        pending_candidates: Vec::new(),
+        pending_end_of_candidates: false,
+        connection_state: PeerConnectionState::New,
+        events,
+        data,
+        send_buf: vec![0; MAX_DATAGRAM],
+        closed: false,
+    };
+    tokio::spawn(driver.run(commands));
+    Ok(locals)
+}
+
+/// What woke the loop.
+enum Input {
+    Command(Option<Command>),
+    Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Timeout,
+}
+
+struct Driver {
+    config: Configuration,
+    seed: u64,
+    stun_servers: Vec<SocketAddr>,
+    sockets: Vec<UdpSocket>,
+    /// `locals[i]` is the bound address of `sockets[i]`: the agent's base.
+    locals: Vec<SocketAddr>,
+    /// Created once the role is known: by `create_offer` (controlling) or by applying a
+    /// remote offer (controlled), since the agent takes its role at construction.
+    agent: Option<IceAgent>,
+    fingerprint: Fingerprint,
+    signaling_state: SignalingState,
+    local_description: Option<SessionDescriptionInit>,
+    remote_description: Option<SessionDescriptionInit>,
+    /// `sdpMid` / `sdpMLineIndex` of the data section, for outgoing `icecandidate`s.
+    mid: Option<String>,
+    m_line_index: u16,
+    /// Candidates trickled before the remote description, applied with it.
+    pending_candidates: Vec<floe_ice::Candidate>,
+    pending_end_of_candidates: bool,
+    connection_state: PeerConnectionState,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    data: mpsc::Sender<Vec<u8>>,
+    send_buf: Vec<u8>,
+    closed: bool,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut recv_buf = vec![0u8; MAX_DATAGRAM];
+        let mut rotate = 0usize;
+        while !self.closed {
+            self.flush().await;
+            let deadline = self.agent.as_ref().and_then(IceAgent::poll_timeout);
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let input = tokio::select! {
+                cmd = commands.recv() => Input::Command(cmd),
+                (i, res) = recv_any(&self.sockets, &mut recv_buf, rotate) => Input::Datagram(i, res),
+                () = sleep => Input::Timeout,
+            };
+            match input {
+                Input::Command(None) => break,
+                Input::Command(Some(cmd)) => self.handle_command(cmd).await,
+                Input::Datagram(i, Ok((len, from))) => {
+                    rotate = rotate.wrapping_add(1);
+                    self.on_datagram(self.locals[i], from, &recv_buf[..len]);
+                }
+                // ICMP errors surface on some platforms as receive errors: not fatal for UDP.
+                Input::Datagram(_, Err(_)) => rotate = rotate.wrapping_add(1),
+                Input::Timeout => {
+                    if let Some(agent) = &mut self.agent {
+                        agent.handle_timeout(Instant::now());
+                    }
+                }
+            }
+        }
+        // Deliver the final events (`closed`) before the channels drop.
+        self.flush().await;
+    }
+
+    fn on_datagram(&mut self, local: SocketAddr, from: SocketAddr, bytes: &[u8]) {
+        let Some(agent) = &mut self.agent else { return };
+        if agent.handle_datagram(Instant::now(), local, from, bytes) == Verdict::ApplicationData {
+            // Datagram semantics: if the application does not keep up, drop rather than block
+            // the agent's timers.
+            let _ = self.data.try_send(bytes.to_vec());
+        }
+    }
+
+    /// Sends what the agent queued and forwards its events.
+    async fn flush(&mut self) {
+        let Some(agent) = &mut self.agent else { return };
+        while let Some(t) = agent.poll_transmit(&mut self.send_buf) {
+            if let Some(i) = self.locals.iter().position(|l| *l == t.source) {
+                // A failed send is a lost datagram; the agent retransmits or gives up.
+                let _ = self.sockets[i]
+                    .send_to(&self.send_buf[..t.len], t.destination)
+                    .await;
+            }
+        }
+        let mut events = Vec::new();
+        while let Some(e) = agent.poll_event() {
+            events.push(e);
+        }
+        let ufrag = agent.local_credentials().ufrag.clone();
+        for e in events {
+            self.emit(e, &ufrag);
+        }
+    }
+
+    fn emit(&mut self, event: IceEvent, ufrag: &str) {
+        let out = match event {
+            IceEvent::GatheringStateChange(s) => PeerEvent::IceGatheringStateChange(s),
+            IceEvent::LocalCandidate(c) => PeerEvent::IceCandidate(Some(IceCandidateInit::new(
+                &to_sdp_candidate(&c),
+                self.mid.as_deref(),
+                Some(self.m_line_index),
+                Some(ufrag),
+            ))),
+            IceEvent::EndOfCandidates => PeerEvent::IceCandidate(None),
+            IceEvent::ConnectionStateChange(s) => {
+                let _ = self.events.send(PeerEvent::IceConnectionStateChange(s));
+                let pc = PeerConnectionState::from_ice(s);
+                if pc == self.connection_state {
+                    return;
+                }
+                self.connection_state = pc;
+                PeerEvent::ConnectionStateChange(pc)
+            }
+            IceEvent::SelectedPairChange { local, remote } => {
+                PeerEvent::SelectedCandidatePairChange {
+                    local: to_sdp_candidate(&local),
+                    remote: to_sdp_candidate(&remote),
+                }
+            }
+            // Role conflicts are resolved inside the agent; browsers expose no event for them.
+            IceEvent::RoleChange { .. } => return,
+        };
+        let _ = self.events.send(out);
+    }
+
+    async fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::CreateOffer(r) => {
+                let _ = r.send(self.create_offer());
+            }
+            Command::CreateAnswer(r) => {
+                let _ = r.send(self.create_answer());
+            }
+            Command::SetLocal(d, r) => {
+                let _ = r.send(self.set_local(d));
+            }
+            Command::SetRemote(d, r) => {
+                let _ = r.send(self.set_remote(d));
+            }
+            Command::AddCandidate(c, r) => {
+                let _ = r.send(self.add_candidate(c));
+            }
+            Command::Send(payload, r) => {
+                let _ = r.send(self.send(&payload).await);
+            }
+            Command::Status(r) => {
+                let _ = r.send(Ok(self.status()));
+            }
+            Command::Close(r) => {
+                if let Some(agent) = &mut self.agent {
+                    agent.close(Instant::now());
+                } else if self.connection_state != PeerConnectionState::Closed {
+                    // No agent yet: report `closed` all the same, like a browser.
+                    self.emit(
+                        IceEvent::ConnectionStateChange(IceConnectionState::Closed),
+                        "",
+                    );
+                }
+                self.signaling_state = SignalingState::Closed;
+                self.closed = true;
+                let _ = r.send(Ok(()));
+            }
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed || self.signaling_state == SignalingState::Closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn new_agent(&self, controlling: bool) -> IceAgent {
+        let now = Instant::now();
+        let config = AgentConfig {
+            controlling,
+            stun_servers: self.stun_servers.clone(),
+            transport_policy: match self.config.ice_transport_policy {
+                IceTransportPolicy::All => TransportPolicy::All,
+                IceTransportPolicy::Relay => TransportPolicy::Relay,
+            },
+            software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).to_owned()),
+            ..AgentConfig::default()
+        };
+        let mut agent = IceAgent::new(config, now, self.seed);
+        for base in &self.locals {
+            agent.add_local_socket(now, *base);
+        }
+        agent
+    }
+
+    /// The local candidates gathered so far, for descriptions created after gathering began.
+    fn gathered(&self) -> (Vec<floe_sdp::Candidate>, bool) {
+        match &self.agent {
+            Some(a) => (
+                a.local_candidates().iter().map(to_sdp_candidate).collect(),
+                a.gathering_state() == floe_ice::IceGatheringState::Complete,
+            ),
+            None => (Vec::new(), false),
+        }
+    }
+
+    fn create_offer(&mut self) -> Result<SessionDescriptionInit> {
+        self.check_open()?;
+        if self.signaling_state == SignalingState::HaveRemoteOffer {
+            return Err(Error::InvalidState(
+                "createOffer with a remote offer applied",
+            ));
+        }
+        if self.agent.is_none() {
+            self.agent = Some(self.new_agent(true));
+        }
+        let (candidates, complete) = self.gathered();
+        let creds = self.agent.as_ref().map(|a| a.local_credentials().clone());
+        let creds = creds.ok_or(Error::Closed)?;
+        let desc = OfferBuilder::new(
+            &creds.ufrag,
+            &creds.pwd,
+            self.fingerprint.clone(),
+            self.config.sctp_port,
+        )
+        .candidates(candidates)
+        .end_of_candidates(complete)
+        .build();
+        Ok(SessionDescriptionInit::new(SdpType::Offer, &desc))
+    }
+
+    fn create_answer(&mut self) -> Result<SessionDescriptionInit> {
+        self.check_open()?;
+        if self.signaling_state != SignalingState::HaveRemoteOffer {
+            return Err(Error::InvalidState("createAnswer without a remote offer"));
+        }
+        let offer = self.remote_description.as_ref().ok_or(Error::Closed)?;
+        let offer = parse(offer)?;
+        let (candidates, complete) = self.gathered();
+        let creds = self.agent.as_ref().map(|a| a.local_credentials().clone());
+        let creds = creds.ok_or(Error::Closed)?;
+        let desc = AnswerBuilder::new(
+            &offer,
+            &creds.ufrag,
+            &creds.pwd,
+            self.fingerprint.clone(),
+            self.config.sctp_port,
+        )
+        .setup(Setup::Active)
+        .candidates(candidates)
+        .end_of_candidates(complete)
+        .build();
+        Ok(SessionDescriptionInit::new(SdpType::Answer, &desc))
+    }
+
+    fn set_local(&mut self, init: SessionDescriptionInit) -> Result<()> {
+        self.check_open()?;
+        let desc = parse(&init)?;
+        let agent = self.agent.as_mut().ok_or(Error::InvalidState(
+            "setLocalDescription before createOffer",
+        ))?;
+        // The credentials are the agent's; a description carrying others was not made here.
+        let index = data_section(&desc)?;
+        if desc.ice_ufrag_for(index) != Some(agent.local_credentials().ufrag.as_str()) {
+            return Err(Error::InvalidDescription(
+                "ice-ufrag differs from the one createOffer/createAnswer made".into(),
+            ));
+        }
+        self.signaling_state = match (init.sdp_type, self.signaling_state) {
+            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
+                SignalingState::HaveLocalOffer
+            }
+            (SdpType::Answer, SignalingState::HaveRemoteOffer) => SignalingState::Stable,
+            _ => return Err(Error::InvalidState("setLocalDescription of this type now")),
+        };
+        self.mid = desc.media[index].mid().map(str::to_owned);
+        self.m_line_index = u16::try_from(index).unwrap_or(0);
+        // JSEP: gathering begins when the local description is applied.
+        agent.start_gathering(Instant::now());
+        self.local_description = Some(init);
+        Ok(())
+    }
+
+    fn set_remote(&mut self, init: SessionDescriptionInit) -> Result<()> {
+        self.check_open()?;
+        let desc = parse(&init)?;
+        let index = data_section(&desc)?;
+        self.signaling_state = match (init.sdp_type, self.signaling_state) {
+            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveRemoteOffer) => {
+                SignalingState::HaveRemoteOffer
+            }
+            (SdpType::Answer, SignalingState::HaveLocalOffer) => SignalingState::Stable,
+            _ => return Err(Error::InvalidState("setRemoteDescription of this type now")),
+        };
+        let (Some(ufrag), Some(pwd)) = (desc.ice_ufrag_for(index), desc.ice_pwd_for(index)) else {
+            return Err(Error::InvalidDescription("no ice-ufrag/ice-pwd".into()));
+        };
+        if init.sdp_type == SdpType::Offer && self.agent.is_none() {
+            self.agent = Some(self.new_agent(false));
+            // An answer mirrors the offer's section, so candidates carry its mid and index.
+            self.mid = desc.media[index].mid().map(str::to_owned);
+            self.m_line_index = u16::try_from(index).unwrap_or(0);
+        }
+        let now = Instant::now();
+        let agent = self.agent.as_mut().ok_or(Error::Closed)?;
+        agent.set_remote_credentials(now, ufrag, pwd);
+        if desc.ice_lite() {
+            agent.set_remote_lite(now, true);
+        }
+        let media = &desc.media[index];
+        for c in media.candidates() {
+            if let Ok(c) = from_sdp_candidate(&c) {
+                let _ = agent.add_remote_candidate(now, c);
+            }
+        }
+        for c in self.pending_candidates.drain(..) {
+            let _ = agent.add_remote_candidate(now, c);
+        }
+        if media.end_of_candidates() || std::mem::take(&mut self.pending_end_of_candidates) {
+            agent.add_remote_end_of_candidates(now);
+        }
+        self.remote_description = Some(init);
+        Ok(())
+    }
+
+    fn add_candidate(&mut self, init: Option<IceCandidateInit>) -> Result<()> {
+        self.check_open()?;
+        let now = Instant::now();
+        let parsed = match &init {
+            None => None,
+            Some(i) => i
+                .parse_candidate()
+                .map_err(|e| Error::InvalidCandidate(format!("{:?}: {e}", i.candidate)))?,
+        };
+        let ready = self.remote_description.is_some();
+        match (parsed, self.agent.as_mut().filter(|_| ready)) {
+            (None, Some(agent)) => agent.add_remote_end_of_candidates(now),
+            (None, None) => self.pending_end_of_candidates = true,
+            (Some(c), agent) => {
+                // Unusable candidates (TCP, mDNS) are skipped without error, as in browsers.
+                let Ok(c) = from_sdp_candidate(&c) else {
+                    return Ok(());
+                };
+                match agent {
+                    Some(agent) => agent.add_remote_candidate(now, c)?,
+                    None => self.pending_candidates.push(c),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, payload: &[u8]) -> Result<()> {
+        self.check_open()?;
+        let agent = self
+            .agent
+            .as_mut()
+            .ok_or(Error::Ice(floe_ice::IceError::NotConnected))?;
+        let t = agent.send(payload, &mut self.send_buf)?;
+        let i = self
+            .locals
+            .iter()
+            .position(|l| *l == t.source)
+            .ok_or(Error::Ice(floe_ice::IceError::NotConnected))?;
+        self.sockets[i]
+            .send_to(&self.send_buf[..t.len], t.destination)
+            .await?;
+        Ok(())
+    }
+
+    fn status(&self) -> Status {
+        let (gathering, ice) = match &self.agent {
+            Some(a) => (a.gathering_state(), a.connection_state()),
+            None => (floe_ice::IceGatheringState::New, IceConnectionState::New),
+        };
+        Status {
+            signaling_state: self.signaling_state,
+            ice_gathering_state: gathering,
+            ice_connection_state: ice,
+            connection_state: self.connection_state,
+            selected_path: self.agent.as_ref().and_then(IceAgent::selected_path),
+            local_description: self.local_description.clone(),
+            remote_description: self.remote_description.clone(),
+        }
+    }
+}
+
+fn parse(init: &SessionDescriptionInit) -> Result<SessionDescription> {
+    init.description()
+        .map_err(|e| Error::InvalidDescription(e.to_string()))
+}
+
+/// The index of the section ICE runs on: the first usable data channel section, else the
+/// first section (floe bundles everything on one transport).
+fn data_section(desc: &SessionDescription) -> Result<usize> {
+    if desc.media.is_empty() {
+        return Err(Error::InvalidDescription("no m= section".into()));
+    }
+    Ok(desc
+        .media
+        .iter()
+        .position(|m| m.is_data_channel() && !m.is_rejected())
+        .unwrap_or(0))
+}

@@ -1,0 +1,152 @@
+//! The `floe` command: a demo call, a signaling server, call/answer peers and STUN tools.
+
+mod cli;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use cli::output::Timeline;
+use cli::session::Role;
+use cli::tools::PeerArgs;
+
+/// floe: ICE/STUN on a sans-IO stack.
+#[derive(Parser, Debug)]
+#[command(name = "floe", version, about)]
+struct Cli {
+    /// Print one JSON object per line instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Two peers, a STUN server and a signaling server in one process, on loopback: prints the
+    /// event timeline of a call and the time from offer to connected.
+    Demo,
+    /// A WebSocket signaling server: every text message goes to the other members of the room
+    /// named by the URL path.
+    Signal {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Call through a signaling room: send an offer, trickle candidates, connect.
+    Call(PeerCommand),
+    /// Answer a call in a signaling room.
+    Answer(PeerCommand),
+    /// Send one STUN Binding request; print the mapped address and the round-trip time.
+    Stun {
+        /// The server, `HOST[:PORT]` or `stun:HOST[:PORT]` (default port 3478).
+        server: String,
+        /// Local IP address to send from.
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+    },
+    /// A STUN Binding server (RFC 8489; RFC 5780 with --alternate).
+    StunServer {
+        /// Primary address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3478")]
+        listen: SocketAddr,
+        /// Alternate address (another IP and port) for NAT behaviour discovery (RFC 5780).
+        #[arg(long)]
+        alternate: Option<SocketAddr>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct PeerCommand {
+    /// Signaling room, e.g. ws://127.0.0.1:8080/room1.
+    url: String,
+    /// STUN server for server-reflexive candidates, `stun:HOST[:PORT]` (repeatable).
+    #[arg(long)]
+    stun: Vec<String>,
+    /// Local IP address to bind (repeatable); default: every up non-loopback interface.
+    #[arg(long)]
+    bind: Vec<IpAddr>,
+    /// Also bind loopback interfaces when enumerating (ignored with --bind).
+    #[arg(long)]
+    include_loopback: bool,
+    /// Send this text once connected and wait for it to be echoed back.
+    #[arg(long)]
+    send: Option<String>,
+    /// Echo every message received, until the other side leaves.
+    #[arg(long)]
+    echo: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+}
+
+fn seconds(s: f64) -> Result<Duration, floe::Error> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| floe::Error::InvalidConfiguration(format!("bad timeout {s}")))
+}
+
+impl PeerCommand {
+    fn into_args(self) -> Result<PeerArgs, floe::Error> {
+        Ok(PeerArgs {
+            url: self.url,
+            stun: self.stun,
+            bind: self.bind,
+            include_loopback: self.include_loopback,
+            send: self.send,
+            echo: self.echo,
+            timeout: seconds(self.timeout)?,
+        })
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), floe::Error> {
+    let tl = Timeline::new(cli.json);
+    match cli.command {
+        Command::Demo => cli::demo::run(cli.json).await,
+        Command::Signal { listen } => cli::tools::signal(listen, tl).await,
+        Command::Call(p) => cli::tools::peer(Role::Caller, p.into_args()?, tl).await,
+        Command::Answer(p) => cli::tools::peer(Role::Callee, p.into_args()?, tl).await,
+        Command::Stun {
+            server,
+            bind,
+            timeout,
+        } => cli::tools::stun(&server, bind, seconds(timeout)?, tl).await,
+        Command::StunServer { listen, alternate } => {
+            cli::tools::stun_server(listen, alternate, tl).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("floe: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "event": "error", "error": e.to_string() })
+                );
+            }
+            eprintln!("floe: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

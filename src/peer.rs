@@ -1,0 +1,250 @@
+//! [`PeerConnection`]: the browser's RTCPeerConnection verbs over one ICE agent, for datagrams.
+//!
+//! The handle only sends commands; one tokio task per connection (see `driver.rs`) owns the
+//! agent and the sockets, so no lock is held around protocol state.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use floe_ice::{IceConnectionState, IceGatheringState};
+use floe_sdp::{IceCandidateInit, SessionDescriptionInit};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::config::Configuration;
+use crate::driver::{self, Command};
+use crate::error::{Error, Result};
+
+/// RTCPeerConnectionState (webrtc-pc §4.3.3). Without DTLS it follows the ICE state:
+/// `checking` is `connecting`, `completed` is `connected`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PeerConnectionState {
+    /// Nothing yet.
+    New,
+    /// Connectivity checks under way.
+    Connecting,
+    /// A candidate pair carries data.
+    Connected,
+    /// Consent checks go unanswered for now.
+    Disconnected,
+    /// No pair works, or consent was lost.
+    Failed,
+    /// [`PeerConnection::close`] was called.
+    Closed,
+}
+
+impl PeerConnectionState {
+    /// The state a browser would report for this ICE connection state.
+    pub fn from_ice(state: IceConnectionState) -> Self {
+        match state {
+            IceConnectionState::New => Self::New,
+            IceConnectionState::Checking => Self::Connecting,
+            IceConnectionState::Connected | IceConnectionState::Completed => Self::Connected,
+            IceConnectionState::Disconnected => Self::Disconnected,
+            IceConnectionState::Failed => Self::Failed,
+            IceConnectionState::Closed => Self::Closed,
+        }
+    }
+
+    /// The W3C enum string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Failed => "failed",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for PeerConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RTCSignalingState, the subset floe goes through (no rollback, no provisional answers).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SignalingState {
+    /// No offer outstanding.
+    Stable,
+    /// Our offer is applied locally; waiting for the answer.
+    HaveLocalOffer,
+    /// The peer's offer is applied; our answer is due.
+    HaveRemoteOffer,
+    /// Closed.
+    Closed,
+}
+
+/// What a [`PeerConnection`] reports, named like the browser's events.
+// Events are few (a handful per connection), so the candidates are not boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PeerEvent {
+    /// `icegatheringstatechange`.
+    IceGatheringStateChange(IceGatheringState),
+    /// `icecandidate`: a candidate to trickle to the peer, or `None` (the null candidate) once
+    /// gathering is complete.
+    IceCandidate(Option<IceCandidateInit>),
+    /// `iceconnectionstatechange`.
+    IceConnectionStateChange(IceConnectionState),
+    /// `connectionstatechange`.
+    ConnectionStateChange(PeerConnectionState),
+    /// `selectedcandidatepairchange` (on RTCIceTransport): data now flows on this pair.
+    SelectedCandidatePairChange {
+        /// The local candidate.
+        local: floe_sdp::Candidate,
+        /// The remote candidate.
+        remote: floe_sdp::Candidate,
+    },
+}
+
+impl PeerEvent {
+    /// The browser's event name, e.g. `icecandidate`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            PeerEvent::IceGatheringStateChange(_) => "icegatheringstatechange",
+            PeerEvent::IceCandidate(_) => "icecandidate",
+            PeerEvent::IceConnectionStateChange(_) => "iceconnectionstatechange",
+            PeerEvent::ConnectionStateChange(_) => "connectionstatechange",
+            PeerEvent::SelectedCandidatePairChange { .. } => "selectedcandidatepairchange",
+        }
+    }
+}
+
+impl fmt::Display for PeerEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        match self {
+            PeerEvent::IceGatheringStateChange(s) => write!(f, " {s}"),
+            PeerEvent::IceCandidate(Some(c)) => write!(f, " {}", c.candidate),
+            PeerEvent::IceCandidate(None) => f.write_str(" null"),
+            PeerEvent::IceConnectionStateChange(s) => write!(f, " {s}"),
+            PeerEvent::ConnectionStateChange(s) => write!(f, " {s}"),
+            PeerEvent::SelectedCandidatePairChange { local, remote } => write!(
+                f,
+                " {} {}:{} -> {} {}:{}",
+                local.typ, local.address, local.port, remote.typ, remote.address, remote.port
+            ),
+        }
+    }
+}
+
+/// A snapshot of a connection's state.
+#[derive(Clone, Debug)]
+pub struct Status {
+    /// `signalingState`.
+    pub signaling_state: SignalingState,
+    /// `iceGatheringState`.
+    pub ice_gathering_state: IceGatheringState,
+    /// `iceConnectionState`.
+    pub ice_connection_state: IceConnectionState,
+    /// `connectionState`.
+    pub connection_state: PeerConnectionState,
+    /// `(local base, remote address)` of the selected pair, if any.
+    pub selected_path: Option<(SocketAddr, SocketAddr)>,
+    /// `localDescription`, as last set.
+    pub local_description: Option<SessionDescriptionInit>,
+    /// `remoteDescription`, as last set.
+    pub remote_description: Option<SessionDescriptionInit>,
+}
+
+/// Application datagrams queued for [`PeerConnection::recv`] before the oldest are dropped.
+const DATA_QUEUE: usize = 1024;
+
+/// A peer connection carrying datagrams over the selected ICE candidate pair.
+///
+/// Dropping it (or calling [`PeerConnection::close`]) stops its task and frees its sockets.
+#[derive(Debug)]
+pub struct PeerConnection {
+    commands: mpsc::UnboundedSender<Command>,
+    events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
+    data: Mutex<mpsc::Receiver<Vec<u8>>>,
+    local_addresses: Vec<SocketAddr>,
+}
+
+impl PeerConnection {
+    /// Binds one UDP socket per configured local address, resolves the STUN servers and starts
+    /// the connection's task. Must be called inside a tokio runtime.
+    pub async fn new(config: Configuration) -> Result<Self> {
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE);
+        let local_addresses = driver::spawn(config, command_rx, event_tx, data_tx).await?;
+        Ok(Self {
+            commands: command_tx,
+            events: Mutex::new(event_rx),
+            data: Mutex::new(data_rx),
+            local_addresses,
+        })
+    }
+
+    /// The bound local addresses (the bases of the host candidates).
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.local_addresses
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// `createOffer()`: a data channel offer. The offerer's agent is controlling.
+    pub async fn create_offer(&self) -> Result<SessionDescriptionInit> {
+        self.call(Command::CreateOffer).await
+    }
+
+    /// `createAnswer()`: the answer to the applied remote offer.
+    pub async fn create_answer(&self) -> Result<SessionDescriptionInit> {
+        self.call(Command::CreateAnswer).await
+    }
+
+    /// `setLocalDescription(desc)`: applies our offer or answer and starts gathering.
+    pub async fn set_local_description(&self, desc: SessionDescriptionInit) -> Result<()> {
+        self.call(|r| Command::SetLocal(desc, r)).await
+    }
+
+    /// `setRemoteDescription(desc)`: applies the peer's offer or answer (credentials and any
+    /// candidates in it).
+    pub async fn set_remote_description(&self, desc: SessionDescriptionInit) -> Result<()> {
+        self.call(|r| Command::SetRemote(desc, r)).await
+    }
+
+    /// `addIceCandidate(candidate)`: a trickled remote candidate; `None` or an empty candidate
+    /// string means end-of-candidates. TCP and unresolved (mDNS) candidates are ignored, as
+    /// browsers ignore what they cannot use.
+    pub async fn add_ice_candidate(&self, candidate: Option<IceCandidateInit>) -> Result<()> {
+        self.call(|r| Command::AddCandidate(candidate, r)).await
+    }
+
+    /// Sends one datagram over the selected pair. Fails with [`floe_ice::IceError::NotConnected`]
+    /// before a pair is selected.
+    pub async fn send(&self, payload: &[u8]) -> Result<()> {
+        let payload = payload.to_vec();
+        self.call(|r| Command::Send(payload, r)).await
+    }
+
+    /// The next datagram from the peer. Fails with [`Error::Closed`] once the connection is
+    /// closed and the queue is drained.
+    pub async fn recv(&self) -> Result<Vec<u8>> {
+        self.data.lock().await.recv().await.ok_or(Error::Closed)
+    }
+
+    /// The next event, in the order they happened; `None` once the connection is closed and
+    /// every event was taken.
+    pub async fn next_event(&self) -> Option<PeerEvent> {
+        self.events.lock().await.recv().await
+    }
+
+    /// The current states, selected pair and descriptions.
+    pub async fn status(&self) -> Result<Status> {
+        self.call(Command::Status).await
+    }
+
+    /// `close()`: stops the agent (`closed` events follow) and the task.
+    pub async fn close(&self) -> Result<()> {
+        self.call(Command::Close).await
+    }
+}

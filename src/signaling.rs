@@ -1,0 +1,303 @@
+//! Signaling over WebSocket: a relay server with one room per URL path, and a client.
+//!
+//! The server knows nothing of the messages: every text message is relayed to the other
+//! members of the sender's room. Peers speak the JSON of the usual browser sample code:
+//!
+//! ```json
+//! {"offer": {"type": "offer", "sdp": "v=0\r\n..."}}
+//! {"answer": {"type": "answer", "sdp": "v=0\r\n..."}}
+//! {"iceCandidate": {"candidate": "candidate:...", "sdpMid": "0", "sdpMLineIndex": 0}}
+//! ```
+//!
+//! `new-ice-candidate` is accepted as a synonym of `iceCandidate`; a null or empty candidate is
+//! end-of-candidates. floe adds `{"bye": true}`, which a peer sends when it is done so that the
+//! other can stop; code that does not know it ignores it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use floe_sdp::{IceCandidateInit, SessionDescriptionInit};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::error::{Error, Result};
+
+/// One signaling message.
+#[derive(Clone, PartialEq, Debug)]
+pub enum SignalMessage {
+    /// `{"offer": RTCSessionDescriptionInit}`.
+    Offer(SessionDescriptionInit),
+    /// `{"answer": RTCSessionDescriptionInit}`.
+    Answer(SessionDescriptionInit),
+    /// `{"iceCandidate": RTCIceCandidateInit}`; `None` is end-of-candidates.
+    IceCandidate(Option<IceCandidateInit>),
+    /// `{"bye": true}`: the sender is done (floe's addition).
+    Bye,
+    /// Anything else, kept as parsed so the caller may ignore it.
+    Other(Value),
+}
+
+impl SignalMessage {
+    /// The JSON text of the message. End-of-candidates is written as an empty candidate, which
+    /// `addIceCandidate` in a browser also takes as end-of-candidates.
+    pub fn to_json(&self) -> String {
+        let value = match self {
+            SignalMessage::Offer(d) => json!({ "offer": d }),
+            SignalMessage::Answer(d) => json!({ "answer": d }),
+            SignalMessage::IceCandidate(Some(c)) => json!({ "iceCandidate": c }),
+            SignalMessage::IceCandidate(None) => {
+                json!({ "iceCandidate": IceCandidateInit::default() })
+            }
+            SignalMessage::Bye => json!({ "bye": true }),
+            SignalMessage::Other(v) => v.clone(),
+        };
+        value.to_string()
+    }
+
+    /// Parses a message; JSON that is not one of the known shapes is [`SignalMessage::Other`].
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| Error::Signaling(format!("bad JSON: {e}")))?;
+        let bad = |what: &str, e: serde_json::Error| Error::Signaling(format!("bad {what}: {e}"));
+        let Some(obj) = value.as_object() else {
+            return Ok(SignalMessage::Other(value));
+        };
+        if let Some(d) = obj.get("offer") {
+            let d = serde_json::from_value(d.clone()).map_err(|e| bad("offer", e))?;
+            return Ok(SignalMessage::Offer(d));
+        }
+        if let Some(d) = obj.get("answer") {
+            let d = serde_json::from_value(d.clone()).map_err(|e| bad("answer", e))?;
+            return Ok(SignalMessage::Answer(d));
+        }
+        if let Some(c) = obj
+            .get("iceCandidate")
+            .or_else(|| obj.get("new-ice-candidate"))
+        {
+            if c.is_null() {
+                return Ok(SignalMessage::IceCandidate(None));
+            }
+            let c: IceCandidateInit =
+                serde_json::from_value(c.clone()).map_err(|e| bad("iceCandidate", e))?;
+            return Ok(SignalMessage::IceCandidate(
+                Some(c).filter(|c| !c.is_end_of_candidates()),
+            ));
+        }
+        if obj.contains_key("bye") {
+            return Ok(SignalMessage::Bye);
+        }
+        Ok(SignalMessage::Other(value))
+    }
+}
+
+/// A client connection to a signaling room.
+#[derive(Debug)]
+pub struct SignalingChannel {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl SignalingChannel {
+    /// Connects to `ws://host:port/room`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if !url.starts_with("ws://") {
+            return Err(Error::Signaling(format!(
+                "{url}: only ws:// URLs are supported"
+            )));
+        }
+        let (ws, _) = // Small messages that wait for each other's answers: Nagle's delay (with delayed ACKs,
+        // 40 ms) would dominate call setup.
+        tokio_tungstenite::connect_async_with_config(url, None, true)
+            .await
+            .map_err(|e| Error::Signaling(format!("cannot connect to {url}: {e}")))?;
+        Ok(Self { ws })
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &SignalMessage) -> Result<()> {
+        self.ws
+            .send(Message::text(msg.to_json()))
+            .await
+            .map_err(|e| Error::Signaling(e.to_string()))
+    }
+
+    /// The next message; `Ok(None)` once the server closed the connection. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<SignalMessage>> {
+        loop {
+            match self.ws.next().await {
+                None | Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Ok(Message::Text(text))) => {
+                    return SignalMessage::from_json(text.as_str()).map(Some)
+                }
+                // Pings are answered by tungstenite itself; binary frames are not ours.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Error::Signaling(e.to_string())),
+            }
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Room name (URL path) to its members: connection id and outgoing queue.
+type RoomMap = HashMap<String, Vec<(u64, mpsc::UnboundedSender<String>)>>;
+type Rooms = Arc<Mutex<RoomMap>>;
+
+/// The relay server: one room per URL path.
+#[derive(Debug)]
+pub struct SignalingServer {
+    listener: TcpListener,
+    rooms: Rooms,
+}
+
+impl SignalingServer {
+    /// Listens on `addr` (port 0: ephemeral).
+    pub async fn bind(addr: SocketAddr) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self {
+            listener,
+            rooms: Rooms::default(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until the task is dropped or aborted.
+    pub async fn run(self) {
+        let mut next_id = 0u64;
+        loop {
+            let Ok((stream, _)) = self.listener.accept().await else {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            };
+            next_id += 1;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(stream, self.rooms.clone(), next_id));
+        }
+    }
+
+    /// Runs the server on its own task.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(self.run())
+    }
+}
+
+/// One member of a room: relays its text messages to the others, and theirs to it.
+async fn serve(stream: TcpStream, rooms: Rooms, id: u64) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut room = String::new();
+    // The error type is tungstenite's HTTP response; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| {
+        room = req.uri().path().to_owned();
+        // Joining before the handshake response goes out means a client that saw its
+        // connection accepted is sure to get every message sent to the room after that.
+        lock(&rooms).entry(room.clone()).or_default().push((id, tx));
+        Ok(resp)
+    };
+    let accepted = tokio_tungstenite::accept_hdr_async(stream, callback).await;
+    let Ok(ws) = accepted else {
+        leave(&rooms, &room, id);
+        return;
+    };
+    let (mut sink, mut source) = ws.split();
+    let writer = tokio::spawn(async move {
+        while let Some(text) = rx.recv().await {
+            if sink.send(Message::text(text)).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(Ok(msg)) = source.next().await {
+        match msg {
+            Message::Text(text) => {
+                let rooms = lock(&rooms);
+                for (other, tx) in rooms.get(&room).into_iter().flatten() {
+                    if *other != id {
+                        let _ = tx.send(text.as_str().to_owned());
+                    }
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    leave(&rooms, &room, id);
+    // Our sender is gone from the room, so the writer drains and ends.
+    let _ = writer.await;
+}
+
+fn leave(rooms: &Rooms, room: &str, id: u64) {
+    let mut rooms = lock(rooms);
+    if let Some(members) = rooms.get_mut(room) {
+        members.retain(|(m, _)| *m != id);
+        if members.is_empty() {
+            rooms.remove(room);
+        }
+    }
+}
+
+/// The rooms lock; a panic elsewhere cannot leave the map inconsistent, so poison is ignored.
+fn lock(rooms: &Rooms) -> std::sync::MutexGuard<'_, RoomMap> {
+    rooms.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_use_the_sample_json_shapes() {
+        let c = IceCandidateInit {
+            candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            username_fragment: None,
+        };
+        let text = SignalMessage::IceCandidate(Some(c.clone())).to_json();
+        assert!(text.contains("\"iceCandidate\"") && text.contains("\"sdpMLineIndex\":0"));
+        assert_eq!(
+            SignalMessage::from_json(&text).unwrap(),
+            SignalMessage::IceCandidate(Some(c.clone()))
+        );
+        let synonym = text.replace("iceCandidate", "new-ice-candidate");
+        assert_eq!(
+            SignalMessage::from_json(&synonym).unwrap(),
+            SignalMessage::IceCandidate(Some(c))
+        );
+        for eoc in [
+            r#"{"iceCandidate":null}"#,
+            r#"{"iceCandidate":{"candidate":""}}"#,
+            &SignalMessage::IceCandidate(None).to_json(),
+        ] {
+            assert_eq!(
+                SignalMessage::from_json(eoc).unwrap(),
+                SignalMessage::IceCandidate(None)
+            );
+        }
+        let offer = r#"{"offer":{"type":"offer","sdp":"v=0\r\n"}}"#;
+        assert!(matches!(
+            SignalMessage::from_json(offer).unwrap(),
+            SignalMessage::Offer(_)
+        ));
+        assert!(matches!(
+            SignalMessage::from_json("[1]").unwrap(),
+            SignalMessage::Other(_)
+        ));
+        assert!(SignalMessage::from_json("{").is_err());
+    }
+}
