@@ -267,6 +267,13 @@ impl IceAgent {
         self.local = credentials;
     }
 
+    /// Sets the role before checks start: the offerer controls (RFC 8445 §6.1.1, RFC 8839
+    /// §3.2). A lite agent stays controlled. Later conflicts resolve through §7.3.1.1.
+    pub fn set_controlling(&mut self, now: Instant, controlling: bool) {
+        self.switch_role(controlling);
+        self.drive(now);
+    }
+
     /// True while controlling (RFC 8445 §6.1.1).
     pub fn is_controlling(&self) -> bool {
         self.controlling
@@ -311,6 +318,16 @@ impl IceAgent {
         self.selected_pair()
             .map(|p| (p.base, p.remote_addr))
             .or(self.previous_path)
+            .or_else(|| {
+                // Controlled side: the peer nominated a pair (authenticated, and answered by us)
+                // whose own check is still out. The peer already sends there, so data may flow
+                // back before our check completes the selection (RFC 8445 §7.3.1.5).
+                self.checklist
+                    .pairs()
+                    .iter()
+                    .find(|p| p.nominate_on_success)
+                    .map(|p| (p.base, p.remote_addr))
+            })
     }
 
     /// `iceGatheringState`.
