@@ -46,9 +46,13 @@ enum Command {
         /// Local IP address to send from.
         #[arg(long)]
         bind: Option<IpAddr>,
-        /// Give up after this many seconds.
+        /// Give up after this many seconds (with --nat: per test).
         #[arg(long, default_value_t = 5.0)]
         timeout: f64,
+        /// RFC 5780 NAT behaviour discovery: mapping and filtering behaviour, hairpinning (the
+        /// server must support RFC 5780, e.g. `floe stun-server --alternate`).
+        #[arg(long)]
+        nat: bool,
     },
     /// A STUN Binding server (RFC 8489; RFC 5780 with --alternate).
     StunServer {
@@ -115,7 +119,15 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
             server,
             bind,
             timeout,
-        } => cli::tools::stun(&server, bind, seconds(timeout)?, tl).await,
+            nat,
+        } => {
+            let timeout = seconds(timeout)?;
+            if nat {
+                cli::tools::stun_nat(&server, bind, timeout, tl).await
+            } else {
+                cli::tools::stun(&server, bind, timeout, tl).await
+            }
+        }
         Command::StunServer { listen, alternate } => {
             cli::tools::stun_server(listen, alternate, tl).await
         }

@@ -1,0 +1,289 @@
+"""An aioice peer that calls or answers through floe's WebSocket signaling server.
+
+Usage: aioice_signaling_peer.py offer|answer ws://HOST:PORT/ROOM [LIMIT_SECONDS]
+       [--turn HOST:PORT --turn-user USER --turn-password PASSWORD]  (relay-only through TURN/UDP)
+
+It speaks the JSON of the browser sample code (`{"offer": {...}}`, `{"answer": {...}}`,
+`{"iceCandidate": {...}}`, an empty candidate meaning end-of-candidates, floe's `{"bye": true}`).
+aioice has no SDP, so the description is built here from its credentials and candidates: a data
+channel m-line with a placeholder fingerprint (there is no DTLS). The offerer is controlling; it
+resends its offer and end-of-candidates every second until answered, as `floe call` does.
+
+Once connected it sends "hello from aioice", echoes every other datagram, and when its hello came
+back and it received one datagram of the peer's own, it says bye and exits 0. Stdout gets one line
+per step ("connected", "got TEXT", "done"); errors go to stderr with exit status 1.
+
+Only the standard library besides aioice: the WebSocket client (RFC 6455) is the minimum here.
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import struct
+import sys
+import urllib.parse
+
+import aioice
+
+# aioice skips loopback when it lists interfaces; the tests run on loopback only.
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+HELLO = "hello from aioice"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class WebSocket:
+    """A minimal RFC 6455 client: text frames out (masked), text/ping/close in."""
+
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, url):
+        u = urllib.parse.urlparse(url)
+        if u.scheme != "ws":
+            raise ValueError("only ws:// URLs")
+        reader, writer = await asyncio.open_connection(u.hostname, u.port or 80)
+        key = base64.b64encode(os.urandom(16)).decode()
+        host = f"{u.hostname}:{u.port or 80}"
+        writer.write(
+            (
+                f"GET {u.path or '/'} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        status, *headers = head.split("\r\n")
+        if " 101 " not in status + " ":
+            raise ConnectionError("handshake refused: " + status)
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        fields = {h.split(":", 1)[0].lower(): h.split(":", 1)[1].strip() for h in headers if ":" in h}
+        if fields.get("sec-websocket-accept") != accept:
+            raise ConnectionError("bad Sec-WebSocket-Accept")
+        return cls(reader, writer)
+
+    def _frame(self, opcode, payload):
+        n = len(payload)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(head + mask + masked)
+
+    async def send(self, obj):
+        self._frame(0x1, json.dumps(obj).encode())
+        await self.writer.drain()
+
+    async def recv(self):
+        """The next text message parsed as JSON, or None once the connection closed."""
+        message = b""
+        while True:
+            try:
+                b0, b1 = await self.reader.readexactly(2)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return None
+            n = b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+            elif n == 127:
+                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            mask = await self.reader.readexactly(4) if b1 & 0x80 else None
+            payload = await self.reader.readexactly(n)
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            opcode = b0 & 0x0F
+            if opcode == 0x8:  # close: answer it and stop
+                self._frame(0x8, payload[:2])
+                await self.writer.drain()
+                return None
+            if opcode == 0x9:  # ping
+                self._frame(0xA, payload)
+                await self.writer.drain()
+            elif opcode in (0x1, 0x0):  # text, or its continuation
+                message += payload
+                if b0 & 0x80:
+                    return json.loads(message)
+
+    async def close(self):
+        try:
+            self._frame(0x8, struct.pack("!H", 1000))
+            await self.writer.drain()
+            self.writer.close()
+        except ConnectionError:
+            pass
+
+
+def make_sdp(conn, offer):
+    fingerprint = ":".join(["AB"] * 32)
+    lines = [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "c=IN IP4 0.0.0.0",
+        "a=ice-ufrag:" + conn.local_username,
+        "a=ice-pwd:" + conn.local_password,
+        "a=fingerprint:sha-256 " + fingerprint,
+        "a=setup:" + ("actpass" if offer else "active"),
+        "a=mid:0",
+        "a=sctp-port:5000",
+    ]
+    lines += ["a=candidate:" + c.to_sdp() for c in conn.local_candidates]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def parse_sdp(sdp):
+    """(ufrag, pwd, candidate values, end-of-candidates) from a description."""
+    ufrag = pwd = None
+    cands = []
+    end = False
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            ufrag = line[len("a=ice-ufrag:"):]
+        elif line.startswith("a=ice-pwd:"):
+            pwd = line[len("a=ice-pwd:"):]
+        elif line.startswith("a=candidate:"):
+            cands.append(line[len("a=candidate:"):])
+        elif line == "a=end-of-candidates":
+            end = True
+    return ufrag, pwd, cands, end
+
+
+async def run(offerer, url, turn):
+    ws = await WebSocket.connect(url)
+    conn = aioice.Connection(ice_controlling=offerer, components=1, **turn)
+    await conn.gather_candidates()
+    sdp = make_sdp(conn, offerer)
+    eoc = {"iceCandidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}}
+    described = asyncio.Event()
+    pending = []  # candidates that came before the description
+    pending_end = []  # and end-of-candidates, if it did too
+    state = {"end": False}
+
+    async def add(value):
+        if state["end"]:
+            return  # a resend after end-of-candidates
+        if value is None:
+            state["end"] = True
+            await conn.add_remote_candidate(None)
+        elif value.split()[2].lower() == "udp":
+            await conn.add_remote_candidate(aioice.Candidate.from_sdp(value))
+
+    async def apply(desc):
+        ufrag, pwd, cands, end = parse_sdp(desc["sdp"])
+        conn.remote_username, conn.remote_password = ufrag, pwd
+        for value in cands + pending:
+            await add(value)
+        if end:
+            await add(None)
+        described.set()
+
+    async def resend():
+        while not described.is_set():
+            await ws.send({"offer": {"type": "offer", "sdp": sdp}})
+            await ws.send(eoc)
+            await asyncio.sleep(1)
+
+    got_bye = asyncio.Event()
+
+    async def signaling():
+        while True:
+            msg = await ws.recv()
+            if msg is None:
+                return
+            if "offer" in msg and not offerer and not described.is_set():
+                await apply(msg["offer"])
+                await ws.send({"answer": {"type": "answer", "sdp": sdp}})
+                await ws.send(eoc)
+            elif "answer" in msg and offerer and not described.is_set():
+                await apply(msg["answer"])
+            elif "iceCandidate" in msg:
+                c = msg["iceCandidate"]
+                value = (c or {}).get("candidate") or None
+                if value is not None:
+                    value = value[len("candidate:"):] if value.startswith("candidate:") else value
+                if described.is_set():
+                    await add(value)
+                elif value is not None:
+                    pending.append(value)
+                else:
+                    pending_end.append(True)
+            elif "bye" in msg:
+                got_bye.set()
+
+    tasks = [asyncio.create_task(signaling())]
+    if offerer:
+        tasks.append(asyncio.create_task(resend()))
+    try:
+        await described.wait()
+        if pending_end:
+            await add(None)
+        await conn.connect()
+        say("connected")
+        await conn.send(HELLO.encode())
+        got_echo = got_own = False
+        while not (got_echo and got_own):
+            data = (await conn.recv()).decode(errors="replace")
+            say("got " + data)
+            if data == HELLO:
+                got_echo = True
+            else:
+                got_own = True
+                await conn.send(data.encode())
+        await ws.send({"bye": True})
+        say("done")
+        # Let the peer read its echo and the bye before the sockets go.
+        await asyncio.sleep(0.2)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await ws.close()
+        await conn.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("role", choices=["offer", "answer"])
+    p.add_argument("url")
+    p.add_argument("limit", type=float, nargs="?", default=20.0)
+    p.add_argument("--turn")
+    p.add_argument("--turn-user")
+    p.add_argument("--turn-password")
+    a = p.parse_args()
+    turn = {}
+    if a.turn:
+        host, _, port = a.turn.rpartition(":")
+        turn = {
+            "turn_server": (host, int(port)),
+            "turn_username": a.turn_user,
+            "turn_password": a.turn_password,
+            "transport_policy": aioice.TransportPolicy.RELAY,
+        }
+    try:
+        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, turn), a.limit))
+    except asyncio.TimeoutError:
+        sys.stderr.write(f"aioice peer: timed out after {a.limit} s\n")
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - one line for the test's failure message
+        sys.stderr.write(f"aioice peer: {type(e).__name__}: {e}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

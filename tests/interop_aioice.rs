@@ -1,0 +1,381 @@
+//! Interop through the driver: the real `floe call` / `floe answer` commands against aioice
+//! (Python) through the real `floe signal` server, both roles, host candidates on 127.0.0.1,
+//! datagrams both ways. The aioice side is `tests/aioice_signaling_peer.py`, run with the Python
+//! named by `FLOE_PYTHON` (CI installs aioice 0.13.0 in a venv and sets it) or `python3`.
+//!
+//! Without aioice the tests are skipped with a message, except in CI (`CI` set), where they fail.
+//! The relay-only case through coturn also needs TURN in the driver: it is skipped until
+//! `floe call --help` offers `--turn`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/aioice_signaling_peer.py"
+);
+const PING: &str = "ping from floe";
+const HELLO: &str = "hello from aioice";
+
+fn python() -> String {
+    std::env::var("FLOE_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+fn aioice_available() -> bool {
+    let ok = Command::new(python())
+        .args(["-c", "import aioice"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!in_ci(), "aioice is not importable by {} in CI", python());
+        eprintln!(
+            "SKIPPED: aioice is not importable by {} (pip install aioice==0.13.0, or set \
+             FLOE_PYTHON)",
+            python()
+        );
+    }
+    ok
+}
+
+/// Kills the child when dropped, so a failed assertion leaves nothing behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for the child to exit, killing it after `limit`; returns (success, stdout, stderr).
+/// Output is read on threads so a chatty child cannot block on a full pipe.
+fn finish(mut g: Guard, limit: Duration, what: &str) -> (bool, String, String) {
+    let mut out = g.0.stdout.take().expect("stdout piped");
+    let mut err = g.0.stderr.take().expect("stderr piped");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = g.0.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if start.elapsed() > limit {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(g); // kills it if still running, which closes the pipes
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    let Some(status) = status else {
+        panic!("{what} did not finish in {limit:?}\nstdout:\n{out}\nstderr:\n{err}");
+    };
+    (status.success(), out, err)
+}
+
+fn spawn(program: &str, args: &[&str]) -> Guard {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    Guard(child)
+}
+
+/// Starts `floe signal` on an ephemeral loopback port; returns it and its `ws://` URL.
+fn signal_server() -> (Guard, String) {
+    let mut child = Command::new(FLOE)
+        .args(["signal", "--listen", "127.0.0.1:0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn floe signal");
+    let stdout = child.stdout.take().unwrap();
+    let guard = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
+    (guard, v["url"].as_str().unwrap().to_owned())
+}
+
+/// Checks the floe peer's `--json` timeline: connected, echo of its own message received, the
+/// aioice hello received and echoed, a host pair on 127.0.0.1.
+fn check_floe(ok: bool, out: &str, err: &str) {
+    assert!(ok, "floe failed\nstdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l:?}")))
+        .collect();
+    let has = |event: &str, message: &str| {
+        lines
+            .iter()
+            .any(|l| l["event"] == event && l["message"] == message)
+    };
+    assert!(
+        has("message received", HELLO),
+        "no hello from aioice:\n{out}"
+    );
+    assert!(has("message echoed", HELLO), "hello not echoed:\n{out}");
+    let result = lines.last().unwrap();
+    assert_eq!(result["result"], "connected", "{out}");
+    assert_eq!(result["echo_ok"], true, "{out}");
+    let pair = result["selected_pair"].as_str().unwrap_or_default();
+    assert!(
+        pair.starts_with("host ") && pair.contains("127.0.0.1:"),
+        "{pair}"
+    );
+    println!("floe: {pair}");
+}
+
+fn check_aioice(ok: bool, out: &str, err: &str) {
+    assert!(ok, "aioice peer failed\nstdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        "connected",
+        &format!("got {PING}"),
+        &format!("got {HELLO}"),
+        "done",
+    ] {
+        assert!(lines.contains(&want), "aioice: no {want:?}:\n{out}\n{err}");
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(25);
+
+#[test]
+fn floe_calls_aioice_answers() {
+    if !aioice_available() {
+        return;
+    }
+    let (_signal, url) = signal_server();
+    let url = format!("{url}floe-calls");
+    // aioice joins first so the offer is not waiting for the once-a-second resend.
+    let py = spawn(&python(), &["-u", SCRIPT, "answer", &url, "20"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let floe = spawn(
+        FLOE,
+        &[
+            "call",
+            &url,
+            "--bind",
+            "127.0.0.1",
+            "--send",
+            PING,
+            "--echo",
+            "--timeout",
+            "20",
+            "--json",
+        ],
+    );
+    let (ok, out, err) = finish(floe, LIMIT, "floe call");
+    let (py_ok, py_out, py_err) = finish(py, Duration::from_secs(5), "aioice peer");
+    check_aioice(py_ok, &py_out, &py_err);
+    check_floe(ok, &out, &err);
+}
+
+#[test]
+fn aioice_calls_floe_answers() {
+    if !aioice_available() {
+        return;
+    }
+    let (_signal, url) = signal_server();
+    let url = format!("{url}aioice-calls");
+    let floe = spawn(
+        FLOE,
+        &[
+            "answer",
+            &url,
+            "--include-loopback",
+            "--send",
+            PING,
+            "--echo",
+            "--timeout",
+            "20",
+            "--json",
+        ],
+    );
+    let py = spawn(&python(), &["-u", SCRIPT, "offer", &url, "20"]);
+    let (py_ok, py_out, py_err) = finish(py, LIMIT, "aioice peer");
+    let (ok, out, err) = finish(floe, Duration::from_secs(5), "floe answer");
+    check_aioice(py_ok, &py_out, &py_err);
+    check_floe(ok, &out, &err);
+}
+
+/// A free UDP+TCP port on 127.0.0.1 (racy by nature, good enough for a test).
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// coturn on 127.0.0.1, killed on drop.
+struct Coturn {
+    _guard: Guard,
+    port: u16,
+    _log: PathBuf,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self._log);
+    }
+}
+
+impl Coturn {
+    fn start() -> Option<Self> {
+        let found = Command::new("turnserver")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            assert!(!in_ci(), "coturn (turnserver) is not installed in CI");
+            eprintln!("SKIPPED: coturn's turnserver is not installed");
+            return None;
+        }
+        let port = free_port();
+        let relay = free_port();
+        let log = std::env::temp_dir().join(format!("floe-coturn-{port}.log"));
+        let args = [
+            "-n".to_owned(),
+            "-L".into(),
+            "127.0.0.1".into(),
+            format!("--listening-port={port}"),
+            "-E".into(),
+            "127.0.0.1".into(),
+            "-a".into(),
+            "-u".into(),
+            "alice:secret".into(),
+            "-r".into(),
+            "example.test".into(),
+            "--fingerprint".into(),
+            "--no-tls".into(),
+            "--no-dtls".into(),
+            "--no-cli".into(),
+            "--allow-loopback-peers".into(),
+            format!("--min-port={}", relay.min(65000)),
+            format!("--max-port={}", relay.min(65000) + 30),
+            format!("--log-file={}", log.display()),
+            "--simple-log".into(),
+        ];
+        let child = Command::new("turnserver")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnserver");
+        let guard = Guard(child);
+        wait_for_stun(port);
+        Some(Coturn {
+            _guard: guard,
+            port,
+            _log: log,
+        })
+    }
+}
+
+/// Polls with a bare Binding request until the server answers (or panics after 10 s).
+fn wait_for_stun(port: u16) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    req.extend_from_slice(b"floe-ready!!");
+    let start = Instant::now();
+    let mut buf = [0u8; 1500];
+    while start.elapsed() < Duration::from_secs(10) {
+        let _ = s.send_to(&req, ("127.0.0.1", port));
+        if s.recv_from(&mut buf).is_ok() {
+            return;
+        }
+    }
+    panic!("coturn did not answer on port {port}");
+}
+
+/// Relay-only: both peers allowed relay candidates only, through one coturn. Needs TURN in the
+/// driver; skipped with a message until `floe call` has `--turn`.
+#[test]
+fn relay_only_through_coturn() {
+    let help = Command::new(FLOE)
+        .args(["call", "--help"])
+        .output()
+        .expect("floe call --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    if !help.contains("--turn") {
+        eprintln!("SKIPPED: the driver has no TURN yet (`floe call --help` offers no --turn)");
+        return;
+    }
+    if !aioice_available() {
+        return;
+    }
+    let Some(coturn) = Coturn::start() else {
+        return;
+    };
+    let (_signal, url) = signal_server();
+    let url = format!("{url}relay-only");
+    let turn = format!("127.0.0.1:{}", coturn.port);
+    let floe = spawn(
+        FLOE,
+        &[
+            "answer",
+            &url,
+            "--bind",
+            "127.0.0.1",
+            "--turn",
+            &format!("turn:alice:secret@{turn}"),
+            "--relay-only",
+            "--send",
+            PING,
+            "--echo",
+            "--timeout",
+            "20",
+            "--json",
+        ],
+    );
+    let py = spawn(
+        &python(),
+        &[
+            "-u",
+            SCRIPT,
+            "offer",
+            &url,
+            "20",
+            "--turn",
+            &turn,
+            "--turn-user",
+            "alice",
+            "--turn-password",
+            "secret",
+        ],
+    );
+    let (py_ok, py_out, py_err) = finish(py, LIMIT, "aioice peer");
+    let (ok, out, err) = finish(floe, Duration::from_secs(5), "floe answer");
+    check_aioice(py_ok, &py_out, &py_err);
+    assert!(ok, "floe failed\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("relay"), "no relayed pair:\n{out}");
+}
