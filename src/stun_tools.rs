@@ -35,6 +35,17 @@ impl StunServer {
     pub async fn bind(primary: SocketAddr, alternate: Option<SocketAddr>) -> Result<Self> {
         let first = bind_udp(primary)?;
         let primary = first.local_addr()?;
+        // RFC 5780 uses one alternate port on both IPs: pick a free one for both when asked
+        // for port 0, and keep the sockets that proved it free.
+        let mut prebound = Vec::new();
+        let alternate = match alternate {
+            Some(alt) if alt.port() == 0 => {
+                let (alt, sockets) = free_alternate_port(primary, alt)?;
+                prebound = sockets;
+                Some(alt)
+            }
+            other => other,
+        };
         let config = BindingServerConfig {
             software: Some(SOFTWARE.to_owned()),
             primary,
@@ -45,6 +56,15 @@ impl StunServer {
         let mut sockets = vec![first];
         let mut locals = vec![primary];
         for addr in server.local_addresses().into_iter().skip(1) {
+            if let Some(i) = prebound
+                .iter()
+                .position(|s| s.local_addr().is_ok_and(|a| a == addr))
+            {
+                let s = prebound.swap_remove(i);
+                locals.push(addr);
+                sockets.push(s);
+                continue;
+            }
             let s = bind_udp(addr)
                 .map_err(|e| Error::InvalidConfiguration(format!("cannot bind {addr}: {e}")))?;
             locals.push(s.local_addr()?);
@@ -204,4 +224,28 @@ pub async fn binding_request(
             }
         }
     }
+}
+
+/// Finds a port free on both the primary IP and the alternate IP, returning the alternate
+/// address and the two sockets bound on it.
+fn free_alternate_port(
+    primary: SocketAddr,
+    alternate: SocketAddr,
+) -> Result<(SocketAddr, Vec<UdpSocket>)> {
+    for _ in 0..32 {
+        let on_alternate = bind_udp(alternate)?;
+        let port = on_alternate.local_addr()?.port();
+        if port == primary.port() {
+            continue;
+        }
+        if let Ok(on_primary) = bind_udp(SocketAddr::new(primary.ip(), port)) {
+            return Ok((
+                SocketAddr::new(alternate.ip(), port),
+                vec![on_alternate, on_primary],
+            ));
+        }
+    }
+    Err(Error::InvalidConfiguration(
+        "no port free on both the primary and the alternate address".into(),
+    ))
 }
