@@ -1,0 +1,279 @@
+//! The client's public types: configuration, events, errors and what received input was.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use floe_stun::attributes::AddressFamily;
+use floe_stun::TransactionConfig;
+
+use crate::Transport;
+
+/// Which relayed addresses to ask for (RFC 8656 §7.1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum AllocationFamily {
+    /// One IPv4 relayed address (the default, no attribute sent).
+    #[default]
+    Ipv4,
+    /// One IPv6 relayed address: REQUESTED-ADDRESS-FAMILY IPv6.
+    Ipv6,
+    /// An IPv4 and an IPv6 relayed address: ADDITIONAL-ADDRESS-FAMILY IPv6.
+    DualStack,
+}
+
+/// How the client is set up.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The TURN server's transport address.
+    pub server: SocketAddr,
+    /// UDP or a byte stream (TCP/TLS).
+    pub transport: Transport,
+    /// Long-term credential user name.
+    pub username: String,
+    /// Long-term credential password.
+    pub password: String,
+    /// The relayed address families to request.
+    pub family: AllocationFamily,
+    /// Ask for DONT-FRAGMENT on the Allocate and on Send indications (RFC 8656 §18.9).
+    pub dont_fragment: bool,
+    /// LIFETIME to request on Allocate and Refresh; `None` leaves it to the server (600 s by
+    /// default, RFC 8656 §7.2).
+    pub lifetime: Option<Duration>,
+    /// How long after a CreatePermission succeeds it is refreshed. Permissions last 300 s
+    /// (RFC 8656 §9); the default refreshes after 240 s.
+    pub permission_refresh: Duration,
+    /// How long after a ChannelBind succeeds it is refreshed. Bindings last 600 s (RFC 8656
+    /// §12); the default refreshes after 540 s.
+    pub channel_refresh: Duration,
+    /// SOFTWARE to put in requests.
+    pub software: Option<String>,
+    /// Retransmission parameters (UDP) and Ti (streams).
+    pub transactions: TransactionConfig,
+}
+
+impl ClientConfig {
+    /// A UDP, IPv4 configuration with the RFC's timers.
+    pub fn new(server: SocketAddr, username: &str, password: &str) -> Self {
+        Self {
+            server,
+            transport: Transport::Udp,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            family: AllocationFamily::Ipv4,
+            dont_fragment: false,
+            lifetime: None,
+            permission_refresh: Duration::from_secs(240),
+            channel_refresh: Duration::from_secs(540),
+            software: None,
+            transactions: TransactionConfig::default(),
+        }
+    }
+}
+
+/// Why the allocation, a permission or a channel failed. Terminal for what it concerns: the
+/// client does not retry beyond the one 401 and one 438 retry the RFCs call for.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum TurnError {
+    /// 401 to a request that carried credentials: the user name or password is wrong.
+    Unauthorized,
+    /// 441 Wrong Credentials: not the credentials the allocation was created with (RFC 8656).
+    WrongCredentials,
+    /// 438 again right after retrying with a fresh nonce.
+    StaleNonce,
+    /// 437 Allocation Mismatch: on Allocate, an allocation already exists for this 5-tuple;
+    /// on other requests, the allocation is gone (RFC 8656 §7.2, §8).
+    AllocationMismatch,
+    /// 486 Allocation Quota Reached.
+    AllocationQuotaReached,
+    /// 508 Insufficient Capacity.
+    InsufficientCapacity,
+    /// 440 Address Family not Supported.
+    AddressFamilyNotSupported,
+    /// 443 Peer Address Family Mismatch.
+    PeerAddressFamilyMismatch,
+    /// 403 Forbidden (for example a peer address the server refuses).
+    Forbidden,
+    /// 300 Try Alternate to a server already tried, or without a usable ALTERNATE-SERVER.
+    RedirectLoop,
+    /// Another error response.
+    Rejected {
+        /// The code.
+        code: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+    /// The response had comprehension-required attributes we do not know (RFC 8489 §6.3.4),
+    /// or a challenge we cannot answer.
+    Failed,
+    /// No response in time (RFC 8489 §6.2).
+    Timeout,
+}
+
+impl TurnError {
+    pub(crate) fn from_code(code: u16, reason: &str) -> Self {
+        match code {
+            401 => TurnError::Unauthorized,
+            403 => TurnError::Forbidden,
+            437 => TurnError::AllocationMismatch,
+            438 => TurnError::StaleNonce,
+            440 => TurnError::AddressFamilyNotSupported,
+            441 => TurnError::WrongCredentials,
+            443 => TurnError::PeerAddressFamilyMismatch,
+            486 => TurnError::AllocationQuotaReached,
+            508 => TurnError::InsufficientCapacity,
+            _ => TurnError::Rejected {
+                code,
+                reason: reason.to_owned(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for TurnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TurnError::Unauthorized => {
+                f.write_str("401 Unauthenticated: the server rejected the user name or password")
+            }
+            TurnError::WrongCredentials => {
+                f.write_str("441 Wrong Credentials: not the credentials of the allocation")
+            }
+            TurnError::StaleNonce => f.write_str("438 Stale Nonce even with a fresh nonce"),
+            TurnError::AllocationMismatch => f.write_str("437 Allocation Mismatch"),
+            TurnError::AllocationQuotaReached => f.write_str("486 Allocation Quota Reached"),
+            TurnError::InsufficientCapacity => f.write_str("508 Insufficient Capacity"),
+            TurnError::AddressFamilyNotSupported => f.write_str("440 Address Family not Supported"),
+            TurnError::PeerAddressFamilyMismatch => f.write_str("443 Peer Address Family Mismatch"),
+            TurnError::Forbidden => f.write_str("403 Forbidden"),
+            TurnError::RedirectLoop => f.write_str("300 Try Alternate to a server already tried"),
+            TurnError::Rejected { code, reason } => write!(f, "{code} {reason}"),
+            TurnError::Failed => f.write_str("unusable response"),
+            TurnError::Timeout => f.write_str("no response from the TURN server"),
+        }
+    }
+}
+
+impl std::error::Error for TurnError {}
+
+/// What happened, for the driver.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum TurnEvent {
+    /// The allocation was granted (RFC 8656 §7.3).
+    Allocated {
+        /// XOR-RELAYED-ADDRESS: one, or one per family for dual-stack.
+        relayed: Vec<SocketAddr>,
+        /// XOR-MAPPED-ADDRESS: the client's server-reflexive address.
+        mapped: Option<SocketAddr>,
+        /// LIFETIME granted.
+        lifetime: Duration,
+    },
+    /// A dual-stack allocation got no address of this family (ADDRESS-ERROR-CODE, RFC 8656
+    /// §7.3); the other family's address is in [`TurnEvent::Allocated`].
+    AddressFamilyRejected {
+        /// The family not allocated.
+        family: AddressFamily,
+        /// The code, such as 440 or 508.
+        code: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+    /// A Refresh succeeded; the allocation now lasts `lifetime` (RFC 8656 §8).
+    Refreshed {
+        /// LIFETIME granted.
+        lifetime: Duration,
+    },
+    /// The server redirected the Allocate (300 Try Alternate, RFC 8489 §10): from now on
+    /// every transmit goes to `server`, and the driver must send there (over a new connection
+    /// for streams). The Allocate is retried there automatically.
+    AlternateServer {
+        /// ALTERNATE-SERVER.
+        server: SocketAddr,
+    },
+    /// A permission for this peer IP address is installed (RFC 8656 §9).
+    PermissionCreated {
+        /// The peer address (ports do not matter to permissions).
+        peer: IpAddr,
+    },
+    /// A CreatePermission failed.
+    PermissionFailed {
+        /// The peer address.
+        peer: IpAddr,
+        /// Why.
+        error: TurnError,
+    },
+    /// A channel is bound: data to and from `peer` now travels as ChannelData (RFC 8656 §12).
+    ChannelBound {
+        /// The peer transport address.
+        peer: SocketAddr,
+        /// The channel number.
+        channel: u16,
+    },
+    /// A ChannelBind failed; data to `peer` keeps using Send indications.
+    ChannelBindFailed {
+        /// The peer transport address.
+        peer: SocketAddr,
+        /// Why.
+        error: TurnError,
+    },
+    /// The allocation failed or was lost: nothing more will happen.
+    Failed(TurnError),
+    /// The allocation was deleted after [`TurnClient::close`](super::TurnClient::close).
+    Closed,
+}
+
+/// What a received datagram or stream message was.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Received<'a> {
+    /// Application data from a peer (Data indication or ChannelData): a slice of the input.
+    Data {
+        /// The peer that sent it, as seen by the server.
+        peer: SocketAddr,
+        /// The data.
+        data: &'a [u8],
+    },
+    /// A TURN message the client consumed (a response, for instance).
+    Handled,
+    /// Not for this client (another source, not TURN, malformed, unexpected): drop it.
+    Ignored,
+}
+
+/// A request to send to the server (UDP datagram or bytes on the stream).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Transmit<'a> {
+    /// The server address.
+    pub destination: SocketAddr,
+    /// The encoded STUN request; on streams it is already framed (STUN needs no padding).
+    pub payload: &'a [u8],
+}
+
+/// Why the client could not do what it was asked.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SendError {
+    /// There is no allocation (not yet, or not any more).
+    NotAllocated,
+    /// [`TurnClient::allocate`](super::TurnClient::allocate) was already called.
+    AlreadyStarted,
+    /// All 4096 channel numbers are in use.
+    NoChannelAvailable,
+    /// The peer's address family matches no relayed address (RFC 8656 §10.2 would answer 443).
+    PeerFamilyMismatch,
+    /// The output buffer is too small.
+    BufferTooSmall,
+    /// The data does not fit in one message.
+    TooLong,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NotAllocated => "no TURN allocation",
+            SendError::AlreadyStarted => "allocation already requested",
+            SendError::NoChannelAvailable => "no free channel number",
+            SendError::PeerFamilyMismatch => "peer address family matches no relayed address",
+            SendError::BufferTooSmall => "output buffer too small",
+            SendError::TooLong => "data too long for one TURN message",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}

@@ -1,0 +1,628 @@
+//! The sans-IO TURN client (RFC 8656 §7-§12).
+//!
+//! [`TurnClient`] owns no socket and reads no clock. The driver:
+//!
+//! 1. calls [`TurnClient::allocate`], then sends every [`TurnClient::poll_transmit`] to the
+//!    server (over UDP, or written to the TCP/TLS stream);
+//! 2. hands received datagrams to [`TurnClient::handle_datagram`], or stream bytes to
+//!    [`TurnClient::push_stream`] and then drains [`TurnClient::poll_stream`]: both return the
+//!    application data peers sent, as slices of the input;
+//! 3. calls [`TurnClient::handle_timeout`] at [`TurnClient::poll_timeout`];
+//! 4. reads [`TurnClient::poll_event`] for the allocation, permissions, channels and errors;
+//! 5. frames application data with [`TurnClient::send_to`] into its own buffer.
+//!
+//! ```
+//! use std::time::Instant;
+//! use floe_turn::{ClientConfig, TurnClient};
+//! let server = "192.0.2.1:3478".parse().unwrap();
+//! let mut client = TurnClient::new(ClientConfig::new(server, "alice", "secret"), 7);
+//! let now = Instant::now();
+//! client.allocate(now).unwrap();
+//! let transmit = client.poll_transmit().unwrap();
+//! assert_eq!(transmit.destination, server);
+//! ```
+
+mod allocation;
+mod api;
+mod auth;
+mod permissions;
+
+pub use api::{
+    AllocationFamily, ClientConfig, Received, SendError, Transmit, TurnError, TurnEvent,
+};
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use floe_stun::attribute::types;
+use floe_stun::attributes::{
+    AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, Lifetime,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+};
+use floe_stun::{
+    classify, Attribute, Class, ClientTransactions, Message, MessageType, MessageWriter, Method,
+    PacketKind, TransactionOutcome,
+};
+
+use crate::channel_data::{self, ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
+use crate::rng::SplitMix64;
+
+use allocation::{encode_request, secs, Allocation, Pending, RequestKind, State};
+use auth::Auth;
+use permissions::Permissions;
+
+/// A TURN client for one allocation on one server.
+#[derive(Debug)]
+pub struct TurnClient {
+    core: Core,
+    decoder: StreamDecoder,
+}
+
+/// Everything but the stream decoder, so a received message can borrow the decoder's buffer
+/// while the client state changes.
+#[derive(Debug)]
+struct Core {
+    config: ClientConfig,
+    auth: Auth,
+    rng: SplitMix64,
+    transactions: ClientTransactions<Pending>,
+    state: State,
+    permissions: Permissions,
+    events: VecDeque<TurnEvent>,
+    tried_servers: Vec<SocketAddr>,
+}
+
+impl TurnClient {
+    /// A client for `config`; transaction ids come from `seed`, so runs are reproducible.
+    pub fn new(config: ClientConfig, seed: u64) -> Self {
+        let auth = Auth::new(config.username.clone(), config.password.clone());
+        let transactions = ClientTransactions::new(config.transactions);
+        Self {
+            core: Core {
+                tried_servers: vec![config.server],
+                config,
+                auth,
+                rng: SplitMix64::new(seed),
+                transactions,
+                state: State::Idle,
+                permissions: Permissions::default(),
+                events: VecDeque::new(),
+            },
+            decoder: StreamDecoder::new(),
+        }
+    }
+
+    /// The server transmits go to (changed by [`TurnEvent::AlternateServer`]).
+    pub fn server(&self) -> SocketAddr {
+        self.core.config.server
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.core.config
+    }
+
+    /// Sends the Allocate request (RFC 8656 §7.1). The first goes without credentials; the
+    /// server's 401 supplies REALM and NONCE and the client retries with them.
+    pub fn allocate(&mut self, now: Instant) -> Result<(), SendError> {
+        if !matches!(self.core.state, State::Idle) {
+            return Err(SendError::AlreadyStarted);
+        }
+        self.core.state = State::Allocating;
+        self.core.request(now, Pending::new(RequestKind::Allocate));
+        Ok(())
+    }
+
+    /// Deletes the allocation: a Refresh with LIFETIME 0 (RFC 8656 §8). [`TurnEvent::Closed`]
+    /// follows when the server answers (or the request times out).
+    pub fn close(&mut self, now: Instant) {
+        match self.core.state {
+            State::Allocated(_) => {
+                self.core.state = State::Closing;
+                self.core.request(
+                    now,
+                    Pending::new(RequestKind::Refresh { lifetime: Some(0) }),
+                );
+            }
+            State::Closing | State::Closed => {}
+            State::Idle | State::Allocating => {
+                self.core.state = State::Closed;
+                self.core.events.push_back(TurnEvent::Closed);
+            }
+        }
+    }
+
+    /// True while the allocation is granted.
+    pub fn is_allocated(&self) -> bool {
+        matches!(self.core.state, State::Allocated(_))
+    }
+
+    /// The relayed addresses, empty without an allocation.
+    pub fn relayed_addresses(&self) -> &[SocketAddr] {
+        match &self.core.state {
+            State::Allocated(a) => &a.relayed,
+            _ => &[],
+        }
+    }
+
+    /// XOR-MAPPED-ADDRESS of the Allocate response: the client's server-reflexive address.
+    pub fn mapped_address(&self) -> Option<SocketAddr> {
+        match &self.core.state {
+            State::Allocated(a) => a.mapped,
+            _ => None,
+        }
+    }
+
+    /// Installs a permission for `peer` (RFC 8656 §9, §10.1), kept refreshed until close. Sending
+    /// to a peer does this on its own; call it ahead to also receive from the peer first.
+    pub fn create_permission(&mut self, now: Instant, peer: IpAddr) -> Result<(), SendError> {
+        self.core.check_peer(peer)?;
+        if self.core.permissions.start_permission(peer) {
+            self.core.request(
+                now,
+                Pending::new(RequestKind::CreatePermission { peers: vec![peer] }),
+            );
+        }
+        Ok(())
+    }
+
+    /// True when a permission for `peer` is installed.
+    pub fn has_permission(&self, peer: IpAddr) -> bool {
+        self.core.permissions.has_permission(peer)
+    }
+
+    /// Binds a channel to `peer` (RFC 8656 §12.1) and returns its number; data uses it once
+    /// [`TurnEvent::ChannelBound`] arrives, Send indications until then.
+    pub fn bind_channel(&mut self, now: Instant, peer: SocketAddr) -> Result<u16, SendError> {
+        self.core.check_peer(peer.ip())?;
+        let channel = self
+            .core
+            .permissions
+            .channel_for(peer)
+            .ok_or(SendError::NoChannelAvailable)?;
+        if self.core.permissions.start_channel(peer) {
+            self.core.request(
+                now,
+                Pending::new(RequestKind::ChannelBind { channel, peer }),
+            );
+        }
+        Ok(channel)
+    }
+
+    /// The channel bound to `peer`, once confirmed.
+    pub fn channel(&self, peer: SocketAddr) -> Option<u16> {
+        self.core.permissions.bound_channel(peer)
+    }
+
+    /// Frames `data` for `peer` into `out` and returns the length to send to the server: a
+    /// ChannelData message once a channel is bound (padded on streams, RFC 8656 §12.5), a Send
+    /// indication otherwise (RFC 8656 §11.1). Without a permission for the peer's IP one is
+    /// requested first; the server drops data until it is installed (RFC 8656 §11.2).
+    pub fn send_to(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let stream = self.core.config.transport.is_reliable();
+        if let Some(channel) = self.core.permissions.bound_channel(peer) {
+            return channel_data::encode(channel, data, stream, out).map_err(|e| match e {
+                ChannelDataError::TooLong => SendError::TooLong,
+                _ => SendError::BufferTooSmall,
+            });
+        }
+        if !self.core.permissions.permissions.contains_key(&peer.ip()) {
+            self.create_permission(now, peer.ip())?;
+        } else {
+            self.core.check_peer(peer.ip())?;
+        }
+        let tid = self.core.rng.transaction_id();
+        let ty = MessageType::new(Class::Indication, Method::SEND);
+        let map = |_| SendError::BufferTooSmall;
+        let mut w = MessageWriter::new(out, ty, tid).map_err(map)?;
+        w.add(&XorPeerAddress(peer)).map_err(map)?;
+        if self.core.config.dont_fragment {
+            w.add(&DontFragment).map_err(map)?;
+        }
+        w.add(&Data(data)).map_err(|e| match e {
+            floe_stun::EncodeError::TooLong => SendError::TooLong,
+            _ => SendError::BufferTooSmall,
+        })?;
+        Ok(w.finish())
+    }
+
+    /// Handles one datagram received from `from` over UDP. Application data comes back as a
+    /// slice of `datagram`.
+    pub fn handle_datagram<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Received<'a> {
+        if from != self.core.config.server {
+            return Received::Ignored;
+        }
+        match classify(datagram) {
+            PacketKind::ChannelData => match ChannelData::decode(datagram) {
+                Ok(cd) => self.core.channel_data(cd),
+                Err(_) => Received::Ignored,
+            },
+            PacketKind::Stun => self.core.stun(now, datagram),
+            _ => Received::Ignored,
+        }
+    }
+
+    /// Appends bytes read from the stream to the server (TCP, or TLS after decryption).
+    pub fn push_stream(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
+    }
+
+    /// Handles the next complete message pushed with [`TurnClient::push_stream`], `None` when
+    /// more bytes are needed. An error means the stream lost its framing (RFC 8656 §11.5) and
+    /// should be closed.
+    pub fn poll_stream(&mut self, now: Instant) -> Option<Result<Received<'_>, ChannelDataError>> {
+        let frame = match self.decoder.next_frame()? {
+            Ok(frame) => frame,
+            Err(ChannelDataError::BadChannel(_)) => return Some(Ok(Received::Ignored)),
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(match frame {
+            StreamFrame::Stun(bytes) => self.core.stun(now, bytes),
+            StreamFrame::ChannelData(cd) => self.core.channel_data(cd),
+        }))
+    }
+
+    /// Retransmits, refreshes the allocation, permissions and channels when due, and expires
+    /// transactions.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now)
+    }
+
+    /// The next request to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        self.core.transactions.poll_transmit().map(|t| Transmit {
+            destination: t.destination,
+            payload: t.payload,
+        })
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<TurnEvent> {
+        self.core.events.pop_front()
+    }
+
+    /// When [`TurnClient::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+}
+
+impl Core {
+    /// Starts a transaction for `pending`, signed if credentials are known.
+    fn request(&mut self, now: Instant, mut pending: Pending) {
+        pending.authenticated = self.auth.has_credentials();
+        let tid = self.rng.transaction_id();
+        let Ok(bytes) = encode_request(&pending.kind, &self.config, &self.auth, tid) else {
+            // Only an absurdly long SOFTWARE or user name gets here.
+            self.fail(pending, TurnError::Failed);
+            return;
+        };
+        let reliable = self.config.transport.is_reliable();
+        let server = self.config.server;
+        if self
+            .transactions
+            .start(now, server, &bytes, reliable, pending.clone())
+            .is_err()
+        {
+            self.fail(pending, TurnError::Failed);
+        }
+    }
+
+    fn check_peer(&self, peer: IpAddr) -> Result<(), SendError> {
+        match &self.state {
+            State::Allocated(a) => {
+                let family = AddressFamily::of(&peer);
+                if a.relayed
+                    .iter()
+                    .any(|r| AddressFamily::of(&r.ip()) == family)
+                {
+                    Ok(())
+                } else {
+                    Err(SendError::PeerFamilyMismatch)
+                }
+            }
+            _ => Err(SendError::NotAllocated),
+        }
+    }
+
+    fn channel_data<'a>(&mut self, cd: ChannelData<'a>) -> Received<'a> {
+        match self.permissions.peer_of(cd.channel) {
+            Some(peer) => Received::Data {
+                peer,
+                data: cd.data,
+            },
+            None => Received::Ignored,
+        }
+    }
+
+    fn stun<'a>(&mut self, now: Instant, bytes: &'a [u8]) -> Received<'a> {
+        let Ok(msg) = Message::decode(bytes) else {
+            return Received::Ignored;
+        };
+        match msg.class() {
+            Class::Indication if msg.method() == Method::DATA => self.data_indication(&msg),
+            Class::SuccessResponse | Class::ErrorResponse => {
+                if self.response(now, &msg) {
+                    Received::Handled
+                } else {
+                    Received::Ignored
+                }
+            }
+            _ => Received::Ignored,
+        }
+    }
+
+    /// RFC 8656 §11.4: a Data indication without XOR-PEER-ADDRESS or DATA is discarded, and so
+    /// is one from a peer we hold no permission for.
+    fn data_indication<'a>(&mut self, msg: &Message<'a>) -> Received<'a> {
+        if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
+            return Received::Ignored;
+        }
+        let (Ok(Some(XorPeerAddress(peer))), Ok(Some(Data(data)))) =
+            (msg.get::<XorPeerAddress>(), msg.get::<Data>())
+        else {
+            return Received::Ignored;
+        };
+        if !self.permissions.permissions.contains_key(&peer.ip())
+            && !self.permissions.channels.contains_key(&peer)
+        {
+            return Received::Ignored;
+        }
+        Received::Data { peer, data }
+    }
+
+    /// Matches a response to its request; false when it answers nothing outstanding or fails
+    /// its integrity check (then it is dropped, and the request retransmitted or timed out).
+    fn response(&mut self, now: Instant, msg: &Message<'_>) -> bool {
+        let server = self.config.server;
+        if !self
+            .transactions
+            .is_outstanding(msg.transaction_id(), server)
+        {
+            return false;
+        }
+        let success = msg.class() == Class::SuccessResponse;
+        if !self.auth.accept_response(msg, success) {
+            return false;
+        }
+        let Some(event) = self.transactions.handle_response(server, msg) else {
+            return false;
+        };
+        match event.outcome {
+            TransactionOutcome::Success => self.success(now, event.user, msg),
+            TransactionOutcome::Error { code, reason } => {
+                self.error(now, event.user, code, &reason, msg)
+            }
+            TransactionOutcome::Failed | TransactionOutcome::TimedOut => {
+                self.fail(event.user, TurnError::Failed)
+            }
+        }
+        true
+    }
+
+    fn success(&mut self, now: Instant, pending: Pending, msg: &Message<'_>) {
+        let lifetime = msg
+            .get::<Lifetime>()
+            .ok()
+            .flatten()
+            .map(|l| Duration::from_secs(u64::from(l.0)));
+        match pending.kind {
+            RequestKind::Allocate => {
+                let tid = msg.transaction_id();
+                let relayed: Vec<SocketAddr> = msg
+                    .attributes()
+                    .filter(|a| a.attr_type == types::XOR_RELAYED_ADDRESS)
+                    .filter_map(|a| XorRelayedAddress::decode(a.value, &tid).ok())
+                    .map(|a| a.0)
+                    .collect();
+                if relayed.is_empty() {
+                    self.fail(pending, TurnError::Failed);
+                    return;
+                }
+                if let Ok(Some(e)) = msg.get::<AddressErrorCode>() {
+                    self.events.push_back(TurnEvent::AddressFamilyRejected {
+                        family: e.family,
+                        code: e.code,
+                        reason: e.reason.to_owned(),
+                    });
+                }
+                let mapped = msg.get::<XorMappedAddress>().ok().flatten().map(|a| a.0);
+                // RFC 8656 §7.3: LIFETIME is mandatory; assume the default if it is missing.
+                let lifetime = lifetime.unwrap_or(Duration::from_secs(600));
+                let mut allocation = Allocation {
+                    relayed: relayed.clone(),
+                    mapped,
+                    lifetime,
+                    refresh_at: now,
+                    refresh_in_flight: false,
+                };
+                allocation.granted(now, lifetime);
+                self.state = State::Allocated(allocation);
+                self.events.push_back(TurnEvent::Allocated {
+                    relayed,
+                    mapped,
+                    lifetime,
+                });
+            }
+            RequestKind::Refresh { .. } if pending.is_deallocation() => self.closed(),
+            RequestKind::Refresh { .. } => {
+                if let State::Allocated(a) = &mut self.state {
+                    let lifetime = lifetime.unwrap_or(a.lifetime);
+                    a.granted(now, lifetime);
+                    self.events.push_back(TurnEvent::Refreshed { lifetime });
+                }
+            }
+            RequestKind::CreatePermission { peers } => {
+                let new: Vec<IpAddr> = peers
+                    .iter()
+                    .copied()
+                    .filter(|ip| !self.permissions.has_permission(*ip))
+                    .collect();
+                let refresh = self.config.permission_refresh;
+                self.permissions.permission_installed(&peers, now, refresh);
+                for peer in new {
+                    self.events.push_back(TurnEvent::PermissionCreated { peer });
+                }
+            }
+            RequestKind::ChannelBind { channel, peer } => {
+                let new = self.permissions.bound_channel(peer).is_none();
+                self.permissions
+                    .channel_bound(peer, now, self.config.channel_refresh);
+                // RFC 8656 §12.2: a ChannelBind also installs or refreshes the permission.
+                if !self.permissions.permissions.contains_key(&peer.ip()) {
+                    self.permissions.start_permission(peer.ip());
+                    let refresh = self.config.permission_refresh;
+                    self.permissions
+                        .permission_installed(&[peer.ip()], now, refresh);
+                }
+                if new {
+                    self.events
+                        .push_back(TurnEvent::ChannelBound { peer, channel });
+                }
+            }
+        }
+    }
+
+    fn error(
+        &mut self,
+        now: Instant,
+        mut pending: Pending,
+        code: u16,
+        reason: &str,
+        msg: &Message<'_>,
+    ) {
+        match code {
+            // RFC 8489 §9.2.5: the first 401 carries the challenge; retry with credentials. A
+            // 401 to a request that had them means they are wrong: no loop.
+            401 if !pending.authenticated => {
+                if self.auth.challenge(msg).is_ok() {
+                    self.request(now, pending);
+                } else {
+                    self.fail(pending, TurnError::Unauthorized);
+                }
+            }
+            // RFC 8489 §9.2.5: 438 carries a new NONCE; retry once with it.
+            438 if !pending.stale_retried && pending.authenticated => {
+                if self.auth.challenge(msg).is_ok() {
+                    pending.stale_retried = true;
+                    self.request(now, pending);
+                } else {
+                    self.fail(pending, TurnError::StaleNonce);
+                }
+            }
+            // RFC 8489 §10: 300 with ALTERNATE-SERVER redirects the Allocate.
+            300 if pending.kind == RequestKind::Allocate => {
+                let alternate = msg.get::<AlternateServer>().ok().flatten().map(|a| a.0);
+                match alternate {
+                    Some(server) if !self.tried_servers.contains(&server) => {
+                        self.tried_servers.push(server);
+                        self.config.server = server;
+                        self.auth.reset();
+                        self.events.push_back(TurnEvent::AlternateServer { server });
+                        self.request(now, Pending::new(RequestKind::Allocate));
+                    }
+                    _ => self.fail(pending, TurnError::RedirectLoop),
+                }
+            }
+            _ => self.fail(pending, TurnError::from_code(code, reason)),
+        }
+    }
+
+    /// A request failed for good.
+    fn fail(&mut self, pending: Pending, error: TurnError) {
+        match pending.kind {
+            RequestKind::Refresh { .. } if pending.is_deallocation() => self.closed(),
+            RequestKind::Allocate | RequestKind::Refresh { .. } => {
+                if !matches!(self.state, State::Closed) {
+                    self.state = State::Closed;
+                    self.permissions.clear();
+                    self.events.push_back(TurnEvent::Failed(error));
+                }
+            }
+            RequestKind::CreatePermission { peers } => {
+                self.permissions.permission_failed(&peers);
+                for peer in peers {
+                    self.events.push_back(TurnEvent::PermissionFailed {
+                        peer,
+                        error: error.clone(),
+                    });
+                }
+            }
+            RequestKind::ChannelBind { peer, .. } => {
+                self.permissions.channel_failed(peer);
+                self.events
+                    .push_back(TurnEvent::ChannelBindFailed { peer, error });
+            }
+        }
+    }
+
+    fn closed(&mut self) {
+        if !matches!(self.state, State::Closed) {
+            self.state = State::Closed;
+            self.permissions.clear();
+            self.events.push_back(TurnEvent::Closed);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.transactions.handle_timeout(now);
+        while let Some(event) = self.transactions.poll_event() {
+            self.fail(event.user, TurnError::Timeout);
+        }
+        let State::Allocated(a) = &mut self.state else {
+            return;
+        };
+        if !a.refresh_in_flight && a.refresh_at <= now {
+            a.refresh_in_flight = true;
+            // Without a configured lifetime, ask to keep the one granted: some servers (coturn)
+            // answer a Refresh without LIFETIME with their default, beyond their own maximum.
+            let lifetime = Some(secs(self.config.lifetime.unwrap_or(a.lifetime)));
+            self.request(now, Pending::new(RequestKind::Refresh { lifetime }));
+        }
+        for ip in self.permissions.due_permissions(now) {
+            if self.permissions.start_permission(ip) {
+                self.request(
+                    now,
+                    Pending::new(RequestKind::CreatePermission { peers: vec![ip] }),
+                );
+            }
+        }
+        for peer in self.permissions.due_channels(now) {
+            if let Some(channel) = self.permissions.channel_for(peer) {
+                if self.permissions.start_channel(peer) {
+                    self.request(
+                        now,
+                        Pending::new(RequestKind::ChannelBind { channel, peer }),
+                    );
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let refresh = match &self.state {
+            State::Allocated(a) if !a.refresh_in_flight => Some(a.refresh_at),
+            _ => None,
+        };
+        let perms = match self.state {
+            State::Allocated(_) => self.permissions.next_refresh(),
+            _ => None,
+        };
+        [self.transactions.poll_timeout(), refresh, perms]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}

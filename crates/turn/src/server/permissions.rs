@@ -1,0 +1,173 @@
+//! Permissions and channels (RFC 8656 §9, §10, §12), and the data they let through (§11, §12).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use floe_stun::attribute::types;
+use floe_stun::attributes::{AddressFamily, ChannelNumber, Data, XorPeerAddress};
+use floe_stun::{Attribute, Message, Method};
+
+use super::auth::Verified;
+use super::{Allocation, AllocationId, FiveTuple, ServerTransmit, TurnServer};
+use crate::channel_data::{is_channel_number, ChannelData};
+use crate::Transport;
+
+impl TurnServer {
+    /// Checks that every XOR-PEER-ADDRESS matches a relayed family: `Err(code)` otherwise.
+    fn peers(msg: &Message<'_>, a: &Allocation) -> Result<Vec<SocketAddr>, u16> {
+        let tid = msg.transaction_id();
+        let mut peers = Vec::new();
+        for raw in msg
+            .attributes()
+            .filter(|r| r.attr_type == types::XOR_PEER_ADDRESS)
+        {
+            let peer = XorPeerAddress::decode(raw.value, &tid)
+                .map_err(|_| 400u16)?
+                .0;
+            let family = AddressFamily::of(&peer.ip());
+            if !a
+                .relays
+                .iter()
+                .any(|r| AddressFamily::of(&r.ip()) == family)
+            {
+                // RFC 8656 §10.2 / §12.2: 443 Peer Address Family Mismatch.
+                return Err(443);
+            }
+            peers.push(peer);
+        }
+        if peers.is_empty() {
+            return Err(400);
+        }
+        Ok(peers)
+    }
+
+    /// RFC 8656 §10.2.
+    pub(super) fn create_permission(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        id: AllocationId,
+        msg: &Message<'_>,
+        verified: &Verified,
+    ) {
+        let tid = msg.transaction_id();
+        let lifetime = self.config.permission_lifetime;
+        let Some(a) = self.allocations.get_mut(&id) else {
+            return;
+        };
+        match Self::peers(msg, a) {
+            Ok(peers) => {
+                for peer in peers {
+                    a.permissions.insert(peer.ip(), now + lifetime);
+                }
+                self.success(tuple, Method::CREATE_PERMISSION, tid, verified, |_| Ok(()));
+            }
+            Err(code) => self.error(
+                now,
+                tuple,
+                Method::CREATE_PERMISSION,
+                tid,
+                code,
+                Some(verified),
+            ),
+        }
+    }
+
+    /// RFC 8656 §12.2.
+    pub(super) fn channel_bind(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        id: AllocationId,
+        msg: &Message<'_>,
+        verified: &Verified,
+    ) {
+        let tid = msg.transaction_id();
+        let m = Method::CHANNEL_BIND;
+        let (channel_lifetime, permission_lifetime) = (
+            self.config.channel_lifetime,
+            self.config.permission_lifetime,
+        );
+        let Some(a) = self.allocations.get_mut(&id) else {
+            return;
+        };
+        let channel = match msg.get::<ChannelNumber>() {
+            Ok(Some(ChannelNumber(n))) if is_channel_number(n) => n,
+            _ => return self.error(now, tuple, m, tid, 400, Some(verified)),
+        };
+        let peer = match Self::peers(msg, a) {
+            Ok(peers) if peers.len() == 1 => peers[0],
+            Ok(_) => return self.error(now, tuple, m, tid, 400, Some(verified)),
+            Err(code) => return self.error(now, tuple, m, tid, code, Some(verified)),
+        };
+        // RFC 8656 §12.2: the channel may not be bound to another peer, nor the peer to another
+        // channel.
+        let conflict = a.channels.iter().any(|(n, (p, exp))| {
+            *exp > now && ((*n == channel && *p != peer) || (*n != channel && *p == peer))
+        });
+        if conflict {
+            return self.error(now, tuple, m, tid, 400, Some(verified));
+        }
+        a.channels.insert(channel, (peer, now + channel_lifetime));
+        let perm = a.permissions.entry(peer.ip()).or_insert(now);
+        *perm = (*perm).max(now + permission_lifetime);
+        self.success(tuple, m, tid, verified, |_| Ok(()));
+    }
+
+    /// RFC 8656 §11.2: relay a Send indication's DATA to its peer if permitted; otherwise drop.
+    pub(super) fn send_indication(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>) {
+        let (Ok(Some(XorPeerAddress(peer))), Ok(Some(Data(data)))) =
+            (msg.get::<XorPeerAddress>(), msg.get::<Data>())
+        else {
+            return;
+        };
+        self.relay_to_peer(now, tuple, peer, data);
+    }
+
+    /// RFC 8656 §12.6: relay ChannelData from the client to the channel's peer.
+    pub(super) fn client_channel_data(&mut self, now: Instant, tuple: FiveTuple, bytes: &[u8]) {
+        let Ok(cd) = ChannelData::decode(bytes) else {
+            return;
+        };
+        let Some(a) = self
+            .by_tuple
+            .get(&tuple)
+            .and_then(|id| self.allocations.get(id))
+        else {
+            return;
+        };
+        let Some(&(peer, expires)) = a.channels.get(&cd.channel) else {
+            return;
+        };
+        if expires > now {
+            self.relay_to_peer(now, tuple, peer, cd.data);
+        }
+    }
+
+    fn relay_to_peer(&mut self, now: Instant, tuple: FiveTuple, peer: SocketAddr, data: &[u8]) {
+        let Some(a) = self
+            .by_tuple
+            .get(&tuple)
+            .and_then(|id| self.allocations.get(id))
+        else {
+            return;
+        };
+        if !a.permissions.get(&peer.ip()).is_some_and(|&e| e > now) {
+            return;
+        }
+        let family = AddressFamily::of(&peer.ip());
+        let Some(&relay) = a
+            .relays
+            .iter()
+            .find(|r| AddressFamily::of(&r.ip()) == family)
+        else {
+            return;
+        };
+        self.transmits.push_back(ServerTransmit {
+            source: relay,
+            destination: peer,
+            transport: Transport::Udp,
+            payload: data.to_vec(),
+        });
+    }
+}

@@ -1,0 +1,603 @@
+//! The client against floe's own server, in-process, sans-IO, in virtual time.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::AddressFamily;
+use floe_stun::{Message, Method};
+use floe_turn::client::AllocationFamily;
+use floe_turn::{
+    ClientConfig, Received, ServerConfig, ServerEvent, StreamDecoder, StreamFrame, Transport,
+    TurnClient, TurnError, TurnEvent, TurnServer,
+};
+
+const SERVER: &str = "10.0.0.1:3478";
+const CLIENT: &str = "192.0.2.10:5000";
+const PEER: &str = "198.51.100.7:6000";
+const PEER6: &str = "[2001:db8::7]:6000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Client, server and one network between them, with peers that just record what they get.
+struct Net {
+    now: Instant,
+    client: TurnClient,
+    server: TurnServer,
+    next_port: u16,
+    transport: Transport,
+    /// Server-side decoder of the client's stream.
+    server_rx: StreamDecoder,
+    /// Split size for bytes delivered to the client's stream (partial and coalesced input).
+    chunk: usize,
+    pending_to_client: Vec<u8>,
+    events: Vec<TurnEvent>,
+    client_data: Vec<(SocketAddr, Vec<u8>)>,
+    peer_data: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Every request the client sent: (method, has MESSAGE-INTEGRITY).
+    requests: Vec<(Method, bool)>,
+    errors_to_client: Vec<u16>,
+    drop_next_to_server: usize,
+}
+
+impl Net {
+    fn new(config: ClientConfig, server: ServerConfig) -> Self {
+        let transport = config.transport;
+        Self {
+            now: Instant::now(),
+            client: TurnClient::new(config, 1),
+            server: TurnServer::new(server, 2),
+            next_port: 49152,
+            transport,
+            server_rx: StreamDecoder::new(),
+            chunk: 3,
+            pending_to_client: Vec::new(),
+            events: Vec::new(),
+            client_data: Vec::new(),
+            peer_data: Vec::new(),
+            requests: Vec::new(),
+            errors_to_client: Vec::new(),
+            drop_next_to_server: 0,
+        }
+    }
+
+    fn udp() -> Self {
+        Self::new(client_config(), server_config())
+    }
+
+    /// Bytes from the client to the server.
+    fn send_to_server(&mut self, bytes: &[u8]) {
+        if let Ok(m) = Message::decode(bytes) {
+            if m.class() == floe_stun::Class::Request {
+                self.requests.push((m.method(), m.has_integrity()));
+            }
+        }
+        if self.drop_next_to_server > 0 {
+            self.drop_next_to_server -= 1;
+            return;
+        }
+        let (now, from) = (self.now, addr(CLIENT));
+        match self.transport {
+            Transport::Udp => {
+                self.server
+                    .handle_client(now, addr(SERVER), from, Transport::Udp, bytes)
+            }
+            Transport::Stream => {
+                self.server_rx.push(bytes);
+                while let Some(frame) = self.server_rx.next_frame() {
+                    let frame: Vec<u8> = match frame.unwrap() {
+                        StreamFrame::Stun(m) => m.to_vec(),
+                        StreamFrame::ChannelData(cd) => {
+                            let mut v = vec![0; cd.encoded_len(false)];
+                            cd.encode(false, &mut v).unwrap();
+                            v
+                        }
+                    };
+                    self.server
+                        .handle_client(now, addr(SERVER), from, Transport::Stream, &frame);
+                }
+            }
+        }
+    }
+
+    fn deliver_to_client(&mut self, bytes: &[u8]) {
+        if let Ok(m) = Message::decode(bytes) {
+            if let Ok(Some(e)) = m.get::<floe_stun::attributes::ErrorCode>() {
+                self.errors_to_client.push(e.code);
+            }
+        }
+        match self.transport {
+            Transport::Udp => {
+                if let Received::Data { peer, data } =
+                    self.client.handle_datagram(self.now, addr(SERVER), bytes)
+                {
+                    self.client_data.push((peer, data.to_vec()));
+                }
+            }
+            Transport::Stream => {
+                // Coalesce with whatever is pending and feed in small chunks.
+                self.pending_to_client.extend_from_slice(bytes);
+                let pending = std::mem::take(&mut self.pending_to_client);
+                for chunk in pending.chunks(self.chunk) {
+                    self.client.push_stream(chunk);
+                    while let Some(r) = self.client.poll_stream(self.now) {
+                        if let Received::Data { peer, data } = r.unwrap() {
+                            self.client_data.push((peer, data.to_vec()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(t) = self.client.poll_transmit() {
+                assert_eq!(t.destination, addr(SERVER));
+                let bytes = t.payload.to_vec();
+                self.send_to_server(&bytes);
+                progress = true;
+            }
+            while let Some(ev) = self.server.poll_event() {
+                progress = true;
+                if let ServerEvent::BindRelay {
+                    allocation, family, ..
+                } = ev
+                {
+                    let port = self.next_port;
+                    self.next_port += 1;
+                    let ip = match family {
+                        AddressFamily::Ipv4 => "10.0.0.1".parse().unwrap(),
+                        AddressFamily::Ipv6 => "2001:db8::1".parse().unwrap(),
+                    };
+                    self.server.relay_bound(
+                        self.now,
+                        allocation,
+                        family,
+                        Some(SocketAddr::new(ip, port)),
+                    );
+                }
+            }
+            while let Some(t) = self.server.poll_transmit() {
+                progress = true;
+                if t.destination == addr(CLIENT) {
+                    assert_eq!(t.source, addr(SERVER));
+                    self.deliver_to_client(&t.payload);
+                } else {
+                    self.peer_data.push((t.source, t.destination, t.payload));
+                }
+            }
+            while let Some(e) = self.client.poll_event() {
+                self.events.push(e);
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    /// Advances virtual time to `now + d`, firing every timer on the way.
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = [self.client.poll_timeout(), self.server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(end)
+                .max(self.now);
+            if next > end {
+                break;
+            }
+            self.now = next;
+            self.client.handle_timeout(self.now);
+            self.server.handle_timeout(self.now);
+            self.pump();
+            if next == end {
+                break;
+            }
+        }
+        self.now = end;
+    }
+
+    fn allocate(&mut self) -> Vec<SocketAddr> {
+        self.client.allocate(self.now).unwrap();
+        self.pump();
+        match self
+            .events
+            .iter()
+            .find(|e| matches!(e, TurnEvent::Allocated { .. }))
+        {
+            Some(TurnEvent::Allocated { relayed, .. }) => relayed.clone(),
+            _ => panic!("no allocation: {:?}", self.events),
+        }
+    }
+
+    fn relay(&self) -> SocketAddr {
+        self.client.relayed_addresses()[0]
+    }
+
+    /// The peer sends `data` to the relayed address.
+    fn peer_sends(&mut self, peer: SocketAddr, relay: SocketAddr, data: &[u8]) {
+        self.server.handle_peer(self.now, relay, peer, data);
+        self.pump();
+    }
+
+    fn send(&mut self, peer: SocketAddr, data: &[u8]) -> Vec<u8> {
+        let mut buf = [0u8; 1500];
+        let n = self.client.send_to(self.now, peer, data, &mut buf).unwrap();
+        self.pump();
+        self.send_to_server(&buf[..n]);
+        self.pump();
+        buf[..n].to_vec()
+    }
+}
+
+fn client_config() -> ClientConfig {
+    ClientConfig::new(addr(SERVER), "alice", "secret")
+}
+
+fn server_config() -> ServerConfig {
+    ServerConfig::new("example.test", "alice", "secret")
+}
+
+#[test]
+fn allocate_with_the_401_challenge() {
+    let mut net = Net::udp();
+    let relayed = net.allocate();
+    assert_eq!(relayed.len(), 1);
+    assert!(relayed[0].is_ipv4());
+    assert_eq!(
+        net.requests,
+        vec![(Method::ALLOCATE, false), (Method::ALLOCATE, true)]
+    );
+    assert_eq!(net.errors_to_client, vec![401]);
+    assert_eq!(net.client.mapped_address(), Some(addr(CLIENT)));
+    assert_eq!(net.server.allocation_count(), 1);
+}
+
+#[test]
+fn sha256_and_password_algorithms_when_offered() {
+    let mut server = server_config();
+    server.password_algorithms = true;
+    let mut net = Net::new(client_config(), server);
+    net.allocate();
+    net.client
+        .create_permission(net.now, addr(PEER).ip())
+        .unwrap();
+    net.pump();
+    assert!(net.client.has_permission(addr(PEER).ip()));
+}
+
+#[test]
+fn lost_allocate_is_retransmitted() {
+    let mut net = Net::udp();
+    net.drop_next_to_server = 1;
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(2));
+    assert!(net.client.is_allocated(), "{:?}", net.events);
+}
+
+#[test]
+fn stale_nonce_is_retried_once() {
+    let mut server = server_config();
+    server.nonce_lifetime = Some(Duration::from_secs(30));
+    let mut net = Net::new(client_config(), server);
+    net.allocate();
+    net.advance(Duration::from_secs(60));
+    net.client
+        .create_permission(net.now, addr(PEER).ip())
+        .unwrap();
+    net.pump();
+    assert_eq!(net.errors_to_client, vec![401, 438]);
+    assert!(net.client.has_permission(addr(PEER).ip()));
+    let perms = net
+        .requests
+        .iter()
+        .filter(|r| r.0 == Method::CREATE_PERMISSION)
+        .count();
+    assert_eq!(perms, 2);
+}
+
+#[test]
+fn wrong_password_is_a_clear_error_without_a_loop() {
+    let mut net = Net::new(
+        ClientConfig::new(addr(SERVER), "alice", "wrong"),
+        server_config(),
+    );
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(120));
+    assert_eq!(net.events, vec![TurnEvent::Failed(TurnError::Unauthorized)]);
+    assert_eq!(net.requests.len(), 2);
+    assert_eq!(net.client.poll_timeout(), None);
+    assert!(TurnError::Unauthorized.to_string().contains("password"));
+}
+
+#[test]
+fn unknown_user_is_rejected_too() {
+    let mut net = Net::new(
+        ClientConfig::new(addr(SERVER), "mallory", "secret"),
+        server_config(),
+    );
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    assert_eq!(net.events, vec![TurnEvent::Failed(TurnError::Unauthorized)]);
+}
+
+#[test]
+fn send_and_data_indications_through_a_permission() {
+    let mut net = Net::udp();
+    net.allocate();
+    let peer = addr(PEER);
+    net.client.create_permission(net.now, peer.ip()).unwrap();
+    net.pump();
+    assert!(net
+        .events
+        .contains(&TurnEvent::PermissionCreated { peer: peer.ip() }));
+    let wire = net.send(peer, b"hello peer");
+    assert!(Message::decode(&wire).is_ok(), "a Send indication");
+    let relay = net.relay();
+    assert_eq!(net.peer_data, vec![(relay, peer, b"hello peer".to_vec())]);
+    net.peer_sends(peer, relay, b"hello client");
+    assert_eq!(net.client_data, vec![(peer, b"hello client".to_vec())]);
+    // A peer without a permission is dropped by the server.
+    let other = addr("198.51.100.8:6000");
+    net.peer_sends(other, relay, b"intruder");
+    assert_eq!(net.client_data.len(), 1);
+}
+
+#[test]
+fn send_without_permission_requests_one() {
+    let mut net = Net::udp();
+    net.allocate();
+    let peer = addr(PEER);
+    net.send(peer, b"first");
+    assert!(net.client.has_permission(peer.ip()));
+    net.send(peer, b"second");
+    assert_eq!(net.peer_data.last().unwrap().2, b"second");
+}
+
+#[test]
+fn channel_bind_and_channel_data_both_ways() {
+    let mut net = Net::udp();
+    net.allocate();
+    let peer = addr(PEER);
+    let channel = net.client.bind_channel(net.now, peer).unwrap();
+    assert_eq!(channel, 0x4000);
+    net.pump();
+    assert!(net
+        .events
+        .contains(&TurnEvent::ChannelBound { peer, channel }));
+    let wire = net.send(peer, b"over the channel");
+    assert_eq!(&wire[..2], &[0x40, 0x00]);
+    assert_eq!(wire.len(), 4 + 16);
+    let relay = net.relay();
+    assert_eq!(
+        net.peer_data,
+        vec![(relay, peer, b"over the channel".to_vec())]
+    );
+    net.peer_sends(peer, relay, b"back");
+    assert_eq!(net.client_data, vec![(peer, b"back".to_vec())]);
+}
+
+#[test]
+fn refresh_keeps_the_allocation_across_its_lifetime() {
+    let mut net = Net::udp();
+    net.allocate();
+    net.advance(Duration::from_secs(3 * 3600));
+    assert!(net.client.is_allocated());
+    assert_eq!(net.server.allocation_count(), 1);
+    let refreshes = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, TurnEvent::Refreshed { .. }))
+        .count();
+    // 600 s lifetime refreshed every 480 s.
+    assert!(refreshes >= 22, "{refreshes}");
+}
+
+#[test]
+fn permissions_and_channels_are_refreshed() {
+    let mut net = Net::udp();
+    net.allocate();
+    let peer = addr(PEER);
+    let peer2 = addr("198.51.100.9:7000");
+    net.client.create_permission(net.now, peer.ip()).unwrap();
+    net.client.bind_channel(net.now, peer2).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(3600));
+    let relay = net.relay();
+    net.peer_sends(peer, relay, b"perm still here");
+    net.peer_sends(peer2, relay, b"channel still here");
+    assert_eq!(
+        net.client_data,
+        vec![
+            (peer, b"perm still here".to_vec()),
+            (peer2, b"channel still here".to_vec())
+        ]
+    );
+    let wire = net.send(peer2, b"x");
+    assert_eq!(wire[0] & 0xf0, 0x40, "still ChannelData");
+    assert!(
+        net.requests
+            .iter()
+            .filter(|r| r.0 == Method::CHANNEL_BIND)
+            .count()
+            >= 6
+    );
+    assert!(
+        net.requests
+            .iter()
+            .filter(|r| r.0 == Method::CREATE_PERMISSION)
+            .count()
+            >= 14
+    );
+}
+
+#[test]
+fn close_deallocates() {
+    let mut net = Net::udp();
+    let relayed = net.allocate();
+    net.client.close(net.now);
+    net.pump();
+    assert_eq!(net.events.last(), Some(&TurnEvent::Closed));
+    assert_eq!(net.server.allocation_count(), 0);
+    assert!(!net.client.is_allocated());
+    let _ = relayed;
+    assert_eq!(net.client.poll_timeout(), None);
+}
+
+#[test]
+fn server_expires_an_allocation_that_is_not_refreshed() {
+    let mut net = Net::udp();
+    net.allocate();
+    // Let the server see time pass without the client.
+    let later = net.now + Duration::from_secs(601);
+    net.server.handle_timeout(later);
+    assert_eq!(net.server.allocation_count(), 0);
+    assert!(matches!(
+        net.server.poll_event(),
+        Some(ServerEvent::ReleaseRelay { .. })
+    ));
+    // The client's next refresh gets 437 and reports the loss.
+    net.now = later;
+    net.client.handle_timeout(net.now);
+    net.pump();
+    assert!(net
+        .events
+        .contains(&TurnEvent::Failed(TurnError::AllocationMismatch)));
+}
+
+#[test]
+fn tcp_framing_with_partial_and_coalesced_input() {
+    for chunk in [1, 2, 3, 5, 7, 64, 1500] {
+        let mut config = client_config();
+        config.transport = Transport::Stream;
+        let mut net = Net::new(config, server_config());
+        net.chunk = chunk;
+        net.allocate();
+        let peer = addr(PEER);
+        net.client.bind_channel(net.now, peer).unwrap();
+        net.pump();
+        let wire = net.send(peer, b"abcde");
+        assert_eq!(wire.len(), 12, "padded to four bytes on streams");
+        let relay = net.relay();
+        net.peer_sends(peer, relay, b"xyz");
+        net.peer_sends(peer, relay, b"0123456789");
+        assert_eq!(
+            net.client_data,
+            vec![(peer, b"xyz".to_vec()), (peer, b"0123456789".to_vec())],
+            "chunk {chunk}"
+        );
+        // Over a stream nothing is retransmitted.
+        let allocates = net
+            .requests
+            .iter()
+            .filter(|r| r.0 == Method::ALLOCATE)
+            .count();
+        assert_eq!(allocates, 2);
+    }
+}
+
+#[test]
+fn ipv6_allocation() {
+    let mut config = client_config();
+    config.family = AllocationFamily::Ipv6;
+    let mut net = Net::new(config, server_config());
+    let relayed = net.allocate();
+    assert_eq!(relayed.len(), 1);
+    assert!(relayed[0].is_ipv6());
+    let peer = addr(PEER6);
+    net.send(peer, b"v6");
+    net.send(peer, b"v6 again");
+    assert_eq!(net.peer_data.last().unwrap().2, b"v6 again");
+    assert_eq!(
+        net.client.create_permission(net.now, addr(PEER).ip()),
+        Err(floe_turn::SendError::PeerFamilyMismatch)
+    );
+}
+
+#[test]
+fn dual_stack_allocation() {
+    let mut config = client_config();
+    config.family = AllocationFamily::DualStack;
+    let mut net = Net::new(config.clone(), server_config());
+    let relayed = net.allocate();
+    assert_eq!(relayed.len(), 2);
+    assert!(relayed[0].is_ipv4() && relayed[1].is_ipv6());
+
+    let mut server = server_config();
+    server.ipv6_relays = false;
+    let mut net = Net::new(config, server);
+    let relayed = net.allocate();
+    assert_eq!(relayed.len(), 1);
+    assert!(net.events.iter().any(|e| matches!(
+        e,
+        TurnEvent::AddressFamilyRejected {
+            family: AddressFamily::Ipv6,
+            code: 440,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn ipv6_refused_by_a_server_without_ipv6() {
+    let mut config = client_config();
+    config.family = AllocationFamily::Ipv6;
+    let mut server = server_config();
+    server.ipv6_relays = false;
+    let mut net = Net::new(config, server);
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    assert_eq!(
+        net.events,
+        vec![TurnEvent::Failed(TurnError::AddressFamilyNotSupported)]
+    );
+}
+
+#[test]
+fn quota_reached_is_a_clear_error() {
+    let mut server = server_config();
+    server.max_allocations = 0;
+    let mut net = Net::new(client_config(), server);
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    assert_eq!(
+        net.events,
+        vec![TurnEvent::Failed(TurnError::AllocationQuotaReached)]
+    );
+}
+
+#[test]
+fn unanswered_allocate_times_out() {
+    let mut net = Net::udp();
+    net.drop_next_to_server = usize::MAX;
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(60));
+    assert_eq!(net.events, vec![TurnEvent::Failed(TurnError::Timeout)]);
+    assert_eq!(net.requests.len(), 7, "Rc = 7 transmissions");
+}
+
+#[test]
+fn data_from_strangers_and_other_sources_is_ignored() {
+    let mut net = Net::udp();
+    net.allocate();
+    let now = net.now;
+    assert_eq!(
+        net.client
+            .handle_datagram(now, addr("203.0.113.1:3478"), &[0x40, 0, 0, 1, 9]),
+        Received::Ignored
+    );
+    assert_eq!(
+        net.client
+            .handle_datagram(now, addr(SERVER), &[0x40, 0x01, 0, 1, 9]),
+        Received::Ignored,
+        "unknown channel"
+    );
+}
