@@ -20,6 +20,7 @@ use crate::consent::ConsentFreshness;
 use crate::gathering::Gathering;
 use crate::pacer::Pacer;
 use crate::pair::{CandidatePair, PairId, PairState};
+use crate::relay::Relay;
 use crate::state::{IceConnectionState, IceEvent, IceGatheringState, Transmit};
 
 /// ICE credentials: user fragment and password (RFC 8445 §5.3).
@@ -146,6 +147,8 @@ pub struct IceAgent {
     pub(crate) checklist: CheckList,
     pub(crate) transactions: ClientTransactions<Purpose>,
     pub(crate) gathering: Gathering,
+    /// TURN allocations, one per (base, server).
+    pub(crate) relays: Vec<Relay>,
     pub(crate) early_checks: Vec<EarlyCheck>,
     pub(crate) selected: Option<PairId>,
     /// The pair that carried data before an ICE restart, until a new one is selected.
@@ -234,6 +237,7 @@ impl IceAgent {
             checklist: CheckList::default(),
             transactions,
             gathering: Gathering::default(),
+            relays: Vec::new(),
             early_checks: Vec::new(),
             selected: None,
             previous_path: None,
@@ -391,6 +395,9 @@ impl IceAgent {
                 self.gathering.add_base(base, &servers);
             }
         }
+        // With policy `relay` the base still reaches the TURN servers; only the relayed
+        // candidates are signalled.
+        self.gather_relays(now, base);
     }
 
     /// Adds a local candidate: reports it, and pairs it when it is a host or relayed one.
@@ -530,6 +537,7 @@ impl IceAgent {
             return None;
         }
         let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
+        let relayed = l.kind == CandidateKind::Relayed;
         let (local_priority, remote_priority) = (l.priority, r.priority);
         let remote_addr = r.address;
         let remote_foundation = r.foundation.clone();
@@ -555,7 +563,11 @@ impl IceAgent {
             stats: Default::default(),
         };
         pair.set_role(self.controlling);
-        self.checklist.insert(pair, self.config.max_pairs)
+        let id = self.checklist.insert(pair, self.config.max_pairs);
+        if relayed && id.is_some() {
+            self.relay_permission(base, remote_addr);
+        }
+        id
     }
 
     // -----------------------------------------------------------------------------------------
@@ -592,10 +604,16 @@ impl IceAgent {
         self.start_gathering(now);
     }
 
-    /// Closes the agent: nothing more is sent or accepted (`closed`).
-    pub fn close(&mut self, _now: Instant) {
+    /// Closes the agent: nothing more is sent or accepted (`closed`), except that TURN
+    /// allocations are deleted (a Refresh with LIFETIME 0, RFC 8656 §8): keep draining
+    /// [`IceAgent::poll_transmit`] and feeding datagrams and timeouts until
+    /// [`IceAgent::poll_timeout`] returns `None`.
+    pub fn close(&mut self, now: Instant) {
         if self.closed {
             return;
+        }
+        for r in &mut self.relays {
+            r.client.close(now);
         }
         self.closed = true;
         self.outbox.clear();
@@ -616,40 +634,40 @@ impl IceAgent {
     }
 
     /// Writes the next datagram to send into `buf` and says where it goes.
+    ///
+    /// Datagrams from a relayed address come out framed for the TURN server (Send indication
+    /// or ChannelData, RFC 8656 §11, §12), with `source` the base and `destination` the server.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(t) = self.poll_relay_transmit(buf) {
+            return Some(t);
+        }
         if self.closed {
             return None;
         }
+        let now = self.last_now;
         while let Some(out) = self.outbox.pop_front() {
-            let len = out.payload.len();
-            let fits = buf.len() >= len;
-            if fits {
-                buf[..len].copy_from_slice(&out.payload);
-            }
+            let t = crate::relay::frame(
+                &mut self.relays,
+                now,
+                out.source,
+                out.destination,
+                &out.payload,
+                buf,
+            );
             self.recycle(out.payload);
-            if fits {
-                return Some(Transmit {
-                    source: out.source,
-                    destination: out.destination,
-                    len,
-                });
+            if t.is_some() {
+                return t;
             }
         }
         let t = self.transactions.poll_transmit()?;
-        let len = t.payload.len();
-        let dest = buf.get_mut(..len)?;
-        dest.copy_from_slice(t.payload);
-        Some(Transmit {
-            source: t.user.base(),
-            destination: t.destination,
-            len,
-        })
+        let (source, destination) = (t.user.base(), t.destination);
+        crate::relay::frame(&mut self.relays, now, source, destination, t.payload, buf)
     }
 
     /// When [`IceAgent::handle_timeout`] should next be called. Pure.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
-            return None;
+            return self.relay_poll_timeout();
         }
         let mut next = self.transactions.poll_timeout();
         let mut consider = |t: Option<Instant>| {
@@ -658,6 +676,7 @@ impl IceAgent {
             }
         };
         consider(self.gathering.next_deadline());
+        consider(self.relay_poll_timeout());
         if self.has_paced_work() {
             // A free slot means work arrived after the last drive: wake at once.
             let slot = self.pacer.next_free().unwrap_or(self.last_now);
@@ -736,7 +755,10 @@ impl IceAgent {
         if self.closed {
             return;
         }
-        if self.gathering.is_complete() && self.gathering_state == IceGatheringState::Gathering {
+        if self.gathering.is_complete()
+            && self.relays_done()
+            && self.gathering_state == IceGatheringState::Gathering
+        {
             self.set_gathering_state(IceGatheringState::Complete);
             if !self.end_of_candidates_sent {
                 self.end_of_candidates_sent = true;

@@ -133,6 +133,19 @@ impl IceAgent {
         if pair.check_sent_at.is_some_and(|t| now < t + ta) {
             return;
         }
+        self.resend_check(now, pair_id, tid, base, destination);
+    }
+
+    /// Restarts the in-progress check's transaction at once (same id, schedule from the
+    /// initial RTO).
+    pub(crate) fn resend_check(
+        &mut self,
+        now: Instant,
+        pair_id: PairId,
+        tid: TransactionId,
+        base: SocketAddr,
+        destination: SocketAddr,
+    ) {
         let Some(Purpose::Check { use_candidate, .. }) = self.transactions.get(tid).copied() else {
             return;
         };
@@ -159,6 +172,11 @@ impl IceAgent {
     }
 
     /// Takes a datagram from the driver: `local` is the socket (base) it arrived on.
+    ///
+    /// Datagrams from a configured TURN server go to the TURN client of that (base, server)
+    /// first; data it relays is handled as if it had arrived on the relayed address from the
+    /// peer, and application data among it comes back as [`Verdict::RelayedData`] with the
+    /// payload's place in `datagram`.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -166,9 +184,23 @@ impl IceAgent {
         remote: SocketAddr,
         datagram: &[u8],
     ) -> Verdict {
+        if let Some(verdict) = self.handle_relay_datagram(now, local, remote, datagram) {
+            return verdict;
+        }
         if self.closed {
             return Verdict::NotForUs;
         }
+        self.handle_direct(now, local, remote, datagram)
+    }
+
+    /// A datagram as received on `local` (a socket or a relayed address) from `remote`.
+    pub(crate) fn handle_direct(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Verdict {
         if !is_stun(datagram) {
             return self.application_data(local, remote, datagram.len());
         }
@@ -218,7 +250,7 @@ impl IceAgent {
         remote: SocketAddr,
         msg: &Message<'_>,
     ) {
-        if !self.bases.contains(&local) || msg.verify_fingerprint().is_err() {
+        if !self.is_base(local) || msg.verify_fingerprint().is_err() {
             return;
         }
         // RFC 8445 §7.3: USERNAME is "our-ufrag:their-ufrag".

@@ -13,6 +13,27 @@ pub enum TransportPolicy {
     Relay,
 }
 
+/// A TURN server to gather relayed candidates from (RFC 8445 §5.1.1.2, RFC 8656), reached over
+/// UDP with the long-term credential mechanism.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServerConfig {
+    /// The server's UDP transport address.
+    pub server: SocketAddr,
+    /// Long-term credential user name.
+    pub username: String,
+    /// Long-term credential password.
+    pub password: String,
+}
+
+impl core::fmt::Debug for TurnServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TurnServerConfig")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything an agent can be tuned with; `Default` gives the RFC's recommended values.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -23,6 +44,9 @@ pub struct AgentConfig {
     pub lite: bool,
     /// STUN servers to gather server-reflexive candidates from.
     pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers to gather relayed candidates from: one allocation per (base, server) of the
+    /// same address family.
+    pub turn_servers: Vec<TurnServerConfig>,
     /// Which candidates to gather.
     pub transport_policy: TransportPolicy,
     /// Ta, the pacing interval between checks and gathering transactions (RFC 8445 §14.2;
@@ -61,6 +85,7 @@ impl Default for AgentConfig {
             controlling: false,
             lite: false,
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
             transport_policy: TransportPolicy::All,
             ta: Duration::from_millis(50),
             gather_timeout: Duration::from_secs(3),

@@ -24,12 +24,13 @@ mod gathering;
 mod nomination;
 mod pacer;
 pub mod pair;
+mod relay;
 mod schedule;
 mod state;
 
 pub use agent::{Credentials, IceAgent, IceError};
 pub use candidate::{Candidate, CandidateKind};
-pub use config::{AgentConfig, TransportPolicy};
+pub use config::{AgentConfig, TransportPolicy, TurnServerConfig};
 pub use consent::ConsentFreshness;
 pub use pacer::Pacer;
 pub use pair::{CandidatePair, PairId, PairState, PairStats};

@@ -106,6 +106,7 @@ impl IceAgent {
             return;
         }
         let priority = pair.priority;
+        let (base, remote_addr) = (pair.base, pair.remote_addr);
         let local = self.local_candidates.get(pair.local).cloned();
         let remote = self.remote_candidates.get(pair.remote).cloned();
         self.selected = Some(id);
@@ -114,6 +115,8 @@ impl IceAgent {
         self.consent = Some(ConsentFreshness::new(now, interval));
         self.checklist.prune_below(priority);
         self.stop_other_checks(id);
+        // RFC 8656 §12: data on a relayed selected pair uses a channel (4 bytes of framing).
+        self.relay_bind_channel(now, base, remote_addr);
         if let (Some(local), Some(remote)) = (local, remote) {
             self.events
                 .push_back(IceEvent::SelectedPairChange { local, remote });

@@ -19,6 +19,7 @@ use crate::state::Transmit;
 impl IceAgent {
     /// Advances timers: retransmissions, paced checks, gathering deadlines, nomination, consent.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.relay_timeout(now);
         if self.closed {
             return;
         }
@@ -245,26 +246,37 @@ impl IceAgent {
     }
 
     /// Prepares application data for the selected pair: copies `payload` into `buf` and says
-    /// where to send it. Fails when no pair is selected or consent was lost (RFC 7675 §5.1:
+    /// where to send it. On a relayed pair the payload is framed for the TURN server (ChannelData
+    /// once the channel is bound, a Send indication before, RFC 8656 §11, §12): `buf` needs
+    /// room for up to 36 more bytes, and the transmit goes from the base to the server. Fails when no pair is selected or consent was lost (RFC 7675 §5.1:
     /// sending stops).
     pub fn send(&mut self, payload: &[u8], buf: &mut [u8]) -> Result<Transmit, IceError> {
         if self.closed {
             return Err(IceError::Closed);
         }
         let (source, destination) = self.selected_path().ok_or(IceError::NotConnected)?;
+        if let Some(result) = self.relay_send(source, destination, payload, buf) {
+            let t = result?;
+            self.count_sent(payload.len());
+            return Ok(t);
+        }
         let out = buf
             .get_mut(..payload.len())
             .ok_or(IceError::BufferTooSmall)?;
         out.copy_from_slice(payload);
-        if let Some(id) = self.selected {
-            if let Some(p) = self.checklist.get_mut(id) {
-                p.stats.bytes_sent += payload.len() as u64;
-            }
-        }
+        self.count_sent(payload.len());
         Ok(Transmit {
             source,
             destination,
             len: payload.len(),
         })
+    }
+
+    fn count_sent(&mut self, len: usize) {
+        if let Some(id) = self.selected {
+            if let Some(p) = self.checklist.get_mut(id) {
+                p.stats.bytes_sent += len as u64;
+            }
+        }
     }
 }

@@ -116,6 +116,30 @@ pub enum Verdict {
     Stun,
     /// Application data from the peer on a known pair: the caller's to deliver.
     ApplicationData,
+    /// Application data from the peer that came through a TURN relay: the payload is
+    /// `datagram[start..end]` of the buffer passed to [`crate::IceAgent::handle_datagram`]
+    /// (the rest is ChannelData or Data-indication framing, RFC 8656 §11.6, §12.6). Nothing is
+    /// copied.
+    RelayedData {
+        /// Offset of the payload in the datagram.
+        start: usize,
+        /// End (exclusive) of the payload in the datagram.
+        end: usize,
+    },
     /// Not for this agent (unknown sender, or another protocol).
     NotForUs,
+}
+
+impl Verdict {
+    /// Where the application payload sits in the datagram given to
+    /// [`crate::IceAgent::handle_datagram`]: all of it for [`Verdict::ApplicationData`]
+    /// (`len` is the datagram's length), a sub-range for [`Verdict::RelayedData`], `None`
+    /// otherwise.
+    pub fn payload_range(&self, len: usize) -> Option<core::ops::Range<usize>> {
+        match *self {
+            Verdict::ApplicationData => Some(0..len),
+            Verdict::RelayedData { start, end } => Some(start..end),
+            Verdict::Stun | Verdict::NotForUs => None,
+        }
+    }
 }

@@ -15,6 +15,8 @@
 //!   assignment (§4.1.1), mapping refresh and timeout (§4.3), filtering (§5), hairpinning (§6).
 //! - **STUN server node** ([`StunServer`], [`Sim::add_stun_server`]) running floe-stun's
 //!   Binding server.
+//! - **TURN server node** ([`TurnNode`], [`Sim::add_turn_server`]) running floe-turn's
+//!   server, relaying from ports of its own address.
 //! - **Determinism**: every random choice comes from streams derived from the seed ([`Rng`]);
 //!   [`Sim::trace_hash`] fingerprints a run, and [`Sim::set_trace`] records it for debugging.
 //!
@@ -62,6 +64,7 @@ mod rng;
 mod sim;
 mod stun_node;
 mod trace;
+mod turn_node;
 
 pub use host::{Datagram, Endpoint, HostId, NetworkId, Probe, Received, Segment};
 pub use link::{Direction, LinkConfig, LinkStats, LinkStatsPair};
@@ -74,3 +77,4 @@ pub use stun_node::{
     binding_request, parse_binding_response, StunServer, STUN_ALTERNATE_PORT, STUN_PORT,
 };
 pub use trace::{DropReason, SimStats, TraceEntry, TraceKind};
+pub use turn_node::{TurnNode, TURN_PORT, TURN_RELAY_PORT_MIN};

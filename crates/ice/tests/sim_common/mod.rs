@@ -10,9 +10,14 @@ use std::time::{Duration, Instant};
 
 use floe_ice::{
     AgentConfig, Candidate, CandidateKind, IceAgent, IceConnectionState, IceError, IceEvent,
-    Verdict,
+    TurnServerConfig, Verdict,
 };
-use floe_netsim::{Datagram, Endpoint, HostId, LinkConfig, Nat, Sim, STUN_PORT};
+use floe_netsim::{Datagram, Endpoint, HostId, LinkConfig, Nat, Sim, STUN_PORT, TURN_PORT};
+
+/// TURN user of [`Setup::turn`].
+pub const TURN_USER: &str = "alice";
+/// TURN password of [`Setup::turn`].
+pub const TURN_PASSWORD: &str = "secret";
 
 /// The port every agent binds on its host.
 pub const PORT: u16 = 5000;
@@ -40,6 +45,8 @@ pub struct AgentNode {
     pub stun_in: u64,
     /// Datagrams the agent said were not for it.
     pub not_for_us: u64,
+    /// Application datagrams that came through a TURN relay.
+    pub relayed_in: u64,
     /// Datagrams the agent emitted (STUN only; application data is counted apart).
     pub stun_out: u64,
     /// Application datagrams queued by the test, sent at the next step.
@@ -57,6 +64,7 @@ impl AgentNode {
             app_data: Vec::new(),
             stun_in: 0,
             not_for_us: 0,
+            relayed_in: 0,
             stun_out: 0,
             out: VecDeque::new(),
         }
@@ -90,6 +98,12 @@ impl AgentNode {
             .collect()
     }
 
+    /// True when the last selected pair has a relayed candidate on either side.
+    pub fn relayed(&self) -> bool {
+        self.selected_kinds()
+            .is_some_and(|(l, r)| l == CandidateKind::Relayed || r == CandidateKind::Relayed)
+    }
+
     /// The last selected pair's candidate kinds.
     pub fn selected_kinds(&self) -> Option<(CandidateKind, CandidateKind)> {
         self.log.iter().rev().find_map(|(_, e)| match e {
@@ -111,6 +125,12 @@ impl Endpoint for AgentNode {
             Verdict::ApplicationData => {
                 let t = now.saturating_duration_since(self.start);
                 self.app_data.push((t, local, remote, payload.to_vec()));
+            }
+            Verdict::RelayedData { start, end } => {
+                let t = now.saturating_duration_since(self.start);
+                self.relayed_in += 1;
+                self.app_data
+                    .push((t, local, remote, payload[start..end].to_vec()));
             }
             Verdict::Stun => self.stun_in += 1,
             Verdict::NotForUs => self.not_for_us += 1,
@@ -165,6 +185,9 @@ pub struct Setup {
     pub seed: u64,
     /// Add a STUN server on the public internet and give it to both agents.
     pub stun: bool,
+    /// Add a TURN server (floe-turn's, [`floe_netsim::TurnNode`]) on the public internet and
+    /// give it to both agents.
+    pub turn: bool,
     /// One-way delay of the signalling channel.
     pub signal_delay: Duration,
     /// Extra delay of each side's credentials (side i's credentials reach the other side
@@ -192,6 +215,7 @@ impl Default for Setup {
             ],
             seed: 1,
             stun: false,
+            turn: false,
             signal_delay: Duration::ZERO,
             credentials_delay: [Duration::ZERO; 2],
             trickle: true,
@@ -209,6 +233,8 @@ pub struct Duo {
     pub hosts: [HostId; 2],
     /// The STUN server, when there is one.
     pub stun: Option<HostId>,
+    /// The TURN server, when there is one.
+    pub turn: Option<HostId>,
     /// One-way delay of the signalling channel.
     pub signal_delay: Duration,
     /// Trickle local candidates automatically.
@@ -230,6 +256,10 @@ impl Duo {
         let mut sim = Sim::new(setup.seed);
         let stun = setup.stun.then(|| sim.add_stun_server());
         let stun_addr = stun.map(|h| sim.addr(h, STUN_PORT));
+        let turn = setup
+            .turn
+            .then(|| sim.add_turn_server(TURN_USER, TURN_PASSWORD));
+        let turn_addr = turn.map(|h| sim.addr(h, TURN_PORT));
         let start = sim.start();
         let now = sim.now();
         let mut hosts = Vec::new();
@@ -237,6 +267,13 @@ impl Duo {
             let mut config = setup.configs[side].clone();
             if let Some(server) = stun_addr {
                 config.stun_servers.push(server);
+            }
+            if let Some(server) = turn_addr {
+                config.turn_servers.push(TurnServerConfig {
+                    server,
+                    username: TURN_USER.into(),
+                    password: TURN_PASSWORD.into(),
+                });
             }
             let seed = setup.seed.wrapping_mul(1000).wrapping_add(side as u64 + 1);
             let node = AgentNode::new(IceAgent::new(config, now, seed), start);
@@ -249,6 +286,7 @@ impl Duo {
             sim,
             hosts,
             stun,
+            turn,
             signal_delay: setup.signal_delay,
             trickle: setup.trickle,
             forward_end_of_candidates: setup.forward_end_of_candidates,

@@ -1,0 +1,420 @@
+//! Two floe ICE agents with the `relay` transport policy connect through a real TURN server on
+//! loopback: coturn (`turnserver`), and floe's own `TurnServer` behind a small socket loop.
+//! Real UDP sockets on 127.0.0.1, driven by a small bounded loop as in `udp_loopback.rs`.
+//!
+//! Without `turnserver` on the PATH the coturn case is skipped with a message, or fails when
+//! the `CI` environment variable is set.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use floe_ice::*;
+use floe_stun::{MessageType, MessageWriter, TransactionId};
+use floe_turn::{ServerConfig, ServerEvent, Transport, TurnServer};
+
+const REALM: &str = "example.test";
+/// The whole exchange gives up after this much wall time.
+const BUDGET: Duration = Duration::from_secs(10);
+/// Upper bound on loop iterations, in case the clock misbehaves.
+const MAX_ITERATIONS: usize = 200_000;
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+struct CoturnGuard {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for CoturnGuard {
+    fn drop(&mut self) {
+        // Runs on panic too, so no turnserver outlives the test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn turnserver_path() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("turnserver"))
+        .find(|p| p.is_file())
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts coturn on loopback; `None` (after saying so) when it is not installed.
+fn coturn() -> Option<(SocketAddr, CoturnGuard)> {
+    let Some(bin) = turnserver_path() else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "turnserver (coturn) not found on PATH, and CI is set: coturn must be installed"
+            );
+        }
+        eprintln!(
+            "SKIPPED: turnserver (coturn) not found on PATH; install coturn to run this test"
+        );
+        return None;
+    };
+    let port = free_port();
+    // A relay port range of its own, away from the ephemeral range and from crates/turn's tests.
+    let min_port = 30000 + (std::process::id() % 200) as u16 * 10;
+    let log =
+        std::env::temp_dir().join(format!("floe-ice-coturn-{}-{port}.log", std::process::id()));
+    let child = Command::new(bin)
+        .args(["-n", "-L", "127.0.0.1"])
+        .arg(format!("--listening-port={port}"))
+        .args(["-E", "127.0.0.1", "-a", "-u", "alice:secret", "-r", REALM])
+        .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
+        .arg("--allow-loopback-peers")
+        .arg(format!("--min-port={min_port}"))
+        .arg(format!("--max-port={}", min_port + 9))
+        .arg(format!("--log-file={}", log.display()))
+        .arg("--simple-log")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnserver");
+    let guard = CoturnGuard { child, log };
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_ready(server);
+    Some((server, guard))
+}
+
+/// Waits until a Binding request over UDP is answered.
+fn wait_ready(server: SocketAddr) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let len = MessageWriter::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId::new([9; 12]),
+    )
+    .unwrap()
+    .finish();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let _ = sock.send_to(&buf[..len], server);
+        let mut rx = [0u8; 512];
+        if sock.recv_from(&mut rx).is_ok() {
+            return;
+        }
+    }
+    panic!("TURN server at {server} did not answer within 10 s");
+}
+
+struct FloeGuard {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for FloeGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// floe's `TurnServer` behind non-blocking UDP sockets on loopback, in a thread.
+fn floe_server() -> (SocketAddr, FloeGuard) {
+    let config = ServerConfig::new(REALM, "alice", "secret");
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_addr = udp.local_addr().unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut server = TurnServer::new(config, 42);
+        let mut relays: HashMap<SocketAddr, UdpSocket> = HashMap::new();
+        let mut buf = vec![0u8; 65536];
+        while !stop2.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut busy = false;
+            while let Ok((n, from)) = udp.recv_from(&mut buf) {
+                busy = true;
+                server.handle_client(now, udp_addr, from, Transport::Udp, &buf[..n]);
+            }
+            for (relay, sock) in &relays {
+                while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    busy = true;
+                    server.handle_peer(now, *relay, from, &buf[..n]);
+                }
+            }
+            if server.poll_timeout().is_some_and(|t| t <= now) {
+                server.handle_timeout(now);
+            }
+            while let Some(ev) = server.poll_event() {
+                match ev {
+                    ServerEvent::BindRelay {
+                        allocation, family, ..
+                    } => {
+                        let bound = UdpSocket::bind("127.0.0.1:0").ok().map(|s| {
+                            s.set_nonblocking(true).unwrap();
+                            let a = s.local_addr().unwrap();
+                            relays.insert(a, s);
+                            a
+                        });
+                        server.relay_bound(now, allocation, family, bound);
+                    }
+                    ServerEvent::ReleaseRelay { relay } => {
+                        relays.remove(&relay);
+                    }
+                }
+            }
+            while let Some(t) = server.poll_transmit() {
+                busy = true;
+                if t.source == udp_addr {
+                    let _ = udp.send_to(&t.payload, t.destination);
+                } else if let Some(sock) = relays.get(&t.source) {
+                    let _ = sock.send_to(&t.payload, t.destination);
+                }
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    (
+        udp_addr,
+        FloeGuard {
+            stop,
+            thread: Some(thread),
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents
+
+struct Side {
+    agent: IceAgent,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    received: Vec<Vec<u8>>,
+    relayed_in: usize,
+    selected: Option<(Candidate, Candidate)>,
+}
+
+impl Side {
+    fn new(controlling: bool, seed: u64, now: Instant, turn: SocketAddr) -> Side {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let config = AgentConfig {
+            controlling,
+            transport_policy: TransportPolicy::Relay,
+            turn_servers: vec![TurnServerConfig {
+                server: turn,
+                username: "alice".into(),
+                password: "secret".into(),
+            }],
+            ..AgentConfig::default()
+        };
+        let mut agent = IceAgent::new(config, now, seed);
+        agent.add_local_socket(now, addr);
+        Side {
+            agent,
+            socket,
+            addr,
+            received: Vec::new(),
+            relayed_in: 0,
+            selected: None,
+        }
+    }
+
+    fn connected(&self) -> bool {
+        matches!(
+            self.agent.connection_state(),
+            IceConnectionState::Connected | IceConnectionState::Completed
+        )
+    }
+
+    /// Sends every queued transmit; returns the candidates to trickle to the peer.
+    fn flush(&mut self) -> Vec<Option<Candidate>> {
+        let mut buf = [0u8; 1500];
+        for _ in 0..10_000 {
+            let Some(t) = self.agent.poll_transmit(&mut buf) else {
+                break;
+            };
+            assert_eq!(t.source, self.addr, "transmit from a socket we do not have");
+            self.socket.send_to(&buf[..t.len], t.destination).unwrap();
+        }
+        let mut trickle = Vec::new();
+        for _ in 0..10_000 {
+            let Some(e) = self.agent.poll_event() else {
+                break;
+            };
+            match e {
+                IceEvent::LocalCandidate(c) => {
+                    assert_eq!(c.kind, CandidateKind::Relayed, "policy relay: {c}");
+                    trickle.push(Some(c))
+                }
+                IceEvent::EndOfCandidates => trickle.push(None),
+                IceEvent::SelectedPairChange { local, remote } => {
+                    self.selected = Some((local, remote))
+                }
+                _ => {}
+            }
+        }
+        trickle
+    }
+
+    /// Reads what has arrived (waiting at most the read timeout once).
+    fn receive(&mut self) {
+        let mut buf = [0u8; 2048];
+        for _ in 0..1_000 {
+            match self.socket.recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    let now = Instant::now();
+                    let verdict = self
+                        .agent
+                        .handle_datagram(now, self.addr, from, &buf[..len]);
+                    if let Verdict::RelayedData { start, end } = verdict {
+                        self.relayed_in += 1;
+                        self.received.push(buf[start..end].to_vec());
+                    } else if verdict == Verdict::ApplicationData {
+                        self.received.push(buf[..len].to_vec());
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return,
+                Err(e) => panic!("recv_from: {e}"),
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if self.agent.poll_timeout().is_some_and(|t| t <= now) {
+            self.agent.handle_timeout(now);
+        }
+    }
+}
+
+fn trickle(to: &mut Side, signalling: Vec<Option<Candidate>>) {
+    let now = Instant::now();
+    for c in signalling {
+        match c {
+            Some(c) => to.agent.add_remote_candidate(now, c).unwrap(),
+            None => to.agent.add_remote_end_of_candidates(now),
+        }
+    }
+}
+
+/// Runs two relay-only agents through the TURN server at `turn` until both delivered a
+/// datagram; asserts relayed candidates on both ends of both selected pairs.
+fn connect_through(turn: SocketAddr, name: &str) {
+    let start = Instant::now();
+    let mut a = Side::new(true, 11, start, turn);
+    let mut b = Side::new(false, 22, start, turn);
+    let (ca, cb) = (
+        a.agent.local_credentials().clone(),
+        b.agent.local_credentials().clone(),
+    );
+    a.agent.set_remote_credentials(start, &cb.ufrag, &cb.pwd);
+    b.agent.set_remote_credentials(start, &ca.ufrag, &ca.pwd);
+    a.agent.start_gathering(start);
+    b.agent.start_gathering(start);
+
+    let payloads: [&[u8]; 2] = [b"\x80hello from a", b"\x80hello from b"];
+    let mut sent = [false, false];
+    let mut connected_at = [None, None];
+    let mut iterations = 0;
+    while start.elapsed() < BUDGET && iterations < MAX_ITERATIONS {
+        iterations += 1;
+        let from_a = a.flush();
+        trickle(&mut b, from_a);
+        let from_b = b.flush();
+        trickle(&mut a, from_b);
+        let from_a = a.flush();
+        trickle(&mut b, from_a);
+
+        for (i, side) in [&mut a, &mut b].into_iter().enumerate() {
+            if side.connected() && connected_at[i].is_none() {
+                connected_at[i] = Some(start.elapsed());
+            }
+            if side.connected() && !sent[i] {
+                let mut buf = [0u8; 128];
+                let t = side.agent.send(payloads[i], &mut buf).unwrap();
+                assert_eq!(t.source, side.addr);
+                assert_eq!(t.destination, turn, "relayed data goes to the TURN server");
+                side.socket.send_to(&buf[..t.len], t.destination).unwrap();
+                sent[i] = true;
+            }
+        }
+        if !a.received.is_empty() && !b.received.is_empty() {
+            break;
+        }
+        a.receive();
+        b.receive();
+        a.timers();
+        b.timers();
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{name}: after {elapsed:?} ({iterations} iterations): connected at {connected_at:?}; \
+         selected a {:?}, b {:?}",
+        a.selected.as_ref().map(|(l, r)| format!("{l} -> {r}")),
+        b.selected.as_ref().map(|(l, r)| format!("{l} -> {r}")),
+    );
+    for side in [&a, &b] {
+        assert!(
+            side.connected(),
+            "{name}: {:?}",
+            side.agent.connection_state()
+        );
+        let (local, remote) = side.selected.as_ref().expect("selected pair");
+        assert_eq!(local.kind, CandidateKind::Relayed, "{name}: local {local}");
+        assert_eq!(
+            remote.kind,
+            CandidateKind::Relayed,
+            "{name}: remote {remote}"
+        );
+        assert!(side.relayed_in >= 1, "{name}: data came through the relay");
+    }
+    assert_eq!(a.received, vec![payloads[1].to_vec()], "{name}");
+    assert_eq!(b.received, vec![payloads[0].to_vec()], "{name}");
+
+    // Closing deletes the allocations: the Refresh (LIFETIME 0) still goes out.
+    let now = Instant::now();
+    a.agent.close(now);
+    let mut buf = [0u8; 1500];
+    let t = a
+        .agent
+        .poll_transmit(&mut buf)
+        .expect("deallocation after close");
+    assert_eq!(t.destination, turn);
+}
+
+#[test]
+fn relay_only_agents_connect_through_coturn() {
+    let Some((server, _guard)) = coturn() else {
+        return;
+    };
+    connect_through(server, "coturn");
+}
+
+#[test]
+fn relay_only_agents_connect_through_floe_turn_server() {
+    let (server, _guard) = floe_server();
+    connect_through(server, "floe TurnServer");
+}
