@@ -12,6 +12,10 @@
 //! `new-ice-candidate` is accepted as a synonym of `iceCandidate`; a null or empty candidate is
 //! end-of-candidates. floe adds `{"bye": true}`, which a peer sends when it is done so that the
 //! other can stop; code that does not know it ignores it.
+//!
+//! On the same port, a plain HTTP `GET` (anything that is not a WebSocket upgrade) is answered
+//! with [`WEB_PAGE`]: a browser peer speaking those messages in the room its URL names, e.g.
+//! `http://127.0.0.1:8080/?room=/test&role=call`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,6 +32,17 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{Error, Result};
+
+/// The browser peer served at `/`: plain HTML and JavaScript, no build step. Query parameters:
+/// `room` (default: the URL hash, else the path, else `/floe`), `role=call` to call at once
+/// (otherwise it answers, or calls on a click), `stun`/`turn` (repeatable), `user`/`pass` for
+/// TURN, `relay=1` for `iceTransportPolicy: 'relay'`. It shows the state events as they happen
+/// and the selected candidate pair, and exposes `window.floeLog`, `window.floeState` and
+/// `window.floeSelected` to tests.
+pub const WEB_PAGE: &str = include_str!("web/index.html");
+
+/// Longest HTTP request head read before giving up on a connection.
+const MAX_REQUEST_HEAD: usize = 8192;
 
 /// One signaling message.
 #[derive(Clone, PartialEq, Debug)]
@@ -185,7 +200,7 @@ impl SignalingServer {
             };
             next_id += 1;
             let _ = stream.set_nodelay(true);
-            tokio::spawn(serve(stream, self.rooms.clone(), next_id));
+            tokio::spawn(serve_connection(stream, self.rooms.clone(), next_id));
         }
     }
 
@@ -193,6 +208,94 @@ impl SignalingServer {
     pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(self.run())
     }
+}
+
+/// What a connection's request head asks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RequestKind {
+    /// A WebSocket upgrade: a room member.
+    WebSocket,
+    /// Any other HTTP request, whose head is this many bytes long.
+    Http(usize),
+}
+
+/// Looks at the request head without consuming it, so an upgrade can go to tungstenite as it
+/// came. `None`: the peer closed, sent no complete head in time, or sent too much.
+async fn peek_request(stream: &TcpStream) -> Option<RequestKind> {
+    let mut buf = vec![0u8; MAX_REQUEST_HEAD];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = 0;
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let upgrade = head.lines().skip(1).any(|line| {
+                line.split_once(':').is_some_and(|(name, value)| {
+                    name.trim() == "upgrade" && value.trim().contains("websocket")
+                })
+            });
+            return Some(if upgrade {
+                RequestKind::WebSocket
+            } else {
+                RequestKind::Http(end + 4)
+            });
+        }
+        if n == buf.len() {
+            return None;
+        }
+        if n == seen {
+            // `peek` returns at once while unread data waits: pause for the rest of the head.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        seen = n;
+    }
+}
+
+async fn serve_connection(stream: TcpStream, rooms: Rooms, id: u64) {
+    match peek_request(&stream).await {
+        Some(RequestKind::WebSocket) => serve(stream, rooms, id).await,
+        Some(RequestKind::Http(len)) => {
+            let _ = serve_http(stream, len).await;
+        }
+        None => {}
+    }
+}
+
+/// Answers one plain HTTP request with the page (any `GET` path but `/favicon.ico`, so that
+/// `http://host/room` works too), then closes.
+async fn serve_http(mut stream: TcpStream, head_len: usize) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = vec![0u8; head_len];
+    stream.read_exact(&mut head).await?;
+    let head = String::from_utf8_lossy(&head);
+    let mut words = head.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let (status, body, kind) = match method {
+        "GET" | "HEAD" if path == "/favicon.ico" => ("404 Not Found", "", "text/plain"),
+        "GET" | "HEAD" => ("200 OK", WEB_PAGE, "text/html; charset=utf-8"),
+        _ => ("405 Method Not Allowed", "", "text/plain"),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n",
+        body.len()
+    );
+    if status.starts_with("405") {
+        response.push_str("Allow: GET, HEAD\r\n");
+    }
+    response.push_str("\r\n");
+    if method != "HEAD" {
+        response.push_str(body);
+    }
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
 }
 
 /// One member of a room: relays its text messages to the others, and theirs to it.
@@ -259,6 +362,46 @@ fn lock(rooms: &Rooms) -> std::sync::MutexGuard<'_, RoomMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One raw HTTP exchange with the server: the whole response, as the server closes.
+    async fn http(addr: SocketAddr, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        // In two pieces: the server must wait for the end of the head.
+        let (a, b) = request.split_at(request.len() / 2);
+        s.write_all(a.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        s.write_all(b.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_the_page_and_websockets_on_one_port() {
+        let server = SignalingServer::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let task = server.spawn();
+        let page = http(addr, "GET /?room=/x&role=call HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+        assert!(page.contains("text/html") && page.ends_with(WEB_PAGE));
+        assert!(WEB_PAGE.contains("window.floeState") && WEB_PAGE.contains("iceCandidate"));
+        let head = http(addr, "HEAD / HTTP/1.1\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200 OK") && head.ends_with("\r\n\r\n"));
+        let missing = http(addr, "GET /favicon.ico HTTP/1.1\r\n\r\n").await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        let post = http(addr, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+        assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+
+        let url = format!("ws://{addr}/room");
+        let mut a = SignalingChannel::connect(&url).await.unwrap();
+        let mut b = SignalingChannel::connect(&url).await.unwrap();
+        a.send(&SignalMessage::Bye).await.unwrap();
+        assert_eq!(b.recv().await.unwrap(), Some(SignalMessage::Bye));
+        task.abort();
+    }
 
     #[test]
     fn messages_use_the_sample_json_shapes() {

@@ -155,6 +155,13 @@ pub async fn run(
             }
             data = pc.recv() => {
                 let data = data?;
+                if is_dtls_record(&data) {
+                    // A browser's DTLS handshake: floe does no DTLS, and bouncing the record
+                    // back would only make the browser abort it.
+                    tl.event(name, "dtls record ignored", "floe does not implement DTLS",
+                        json!({ "len": data.len() }));
+                    continue;
+                }
                 let text = String::from_utf8_lossy(&data).into_owned();
                 tl.event(name, "message received", &format!("{text:?}"), json!({ "message": text }));
                 if opts.send.as_deref() == Some(text.as_str()) {
@@ -187,6 +194,12 @@ pub async fn run(
     pc.close().await?;
     signaling.close().await;
     Ok(out)
+}
+
+/// A DTLS record (RFC 6347 §4.1): content type 20..=25, then a DTLS version (254, x). RFC 7983
+/// demultiplexes on the first byte alone, which would take text starting with e.g. a digit.
+fn is_dtls_record(data: &[u8]) -> bool {
+    data.len() >= 13 && (20..=25).contains(&data[0]) && data[1] == 0xFE
 }
 
 async fn on_event(
