@@ -186,7 +186,7 @@ pub enum IceTransportPolicy {
     /// Every candidate type.
     #[default]
     All,
-    /// Relayed candidates only (no TURN yet, so nothing is gathered).
+    /// Relayed candidates only.
     Relay,
 }
 
@@ -279,6 +279,27 @@ impl Default for Configuration {
 }
 
 impl Configuration {
+    /// The `turn:` servers the driver allocates on (UDP to the server), with their credentials.
+    /// `turns:` and `?transport=tcp` need a stream to the server, which the driver does not
+    /// open yet; they are left out.
+    pub fn turn_urls(&self) -> impl Iterator<Item = (&IceServerUrl, &str, &str)> {
+        self.ice_servers.iter().flat_map(|s| {
+            s.urls.iter().filter_map(move |u| {
+                let udp = u
+                    .transport
+                    .as_deref()
+                    .map_or(true, |t| t.eq_ignore_ascii_case("udp"));
+                (u.scheme == IceServerScheme::Turn && udp).then(|| {
+                    (
+                        u,
+                        s.username.as_deref().unwrap_or_default(),
+                        s.credential.as_deref().unwrap_or_default(),
+                    )
+                })
+            })
+        })
+    }
+
     /// The supported (`stun:`) server URLs of every configured server.
     pub fn stun_urls(&self) -> impl Iterator<Item = &IceServerUrl> {
         self.ice_servers

@@ -7,7 +7,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use floe_ice::{AgentConfig, IceAgent, IceConnectionState, IceEvent, TransportPolicy, Verdict};
+use floe_ice::{
+    AgentConfig, IceAgent, IceConnectionState, IceEvent, TransportPolicy, TurnServerConfig,
+};
 use floe_sdp::{
     AnswerBuilder, Fingerprint, IceCandidateInit, OfferBuilder, SdpType, SessionDescription,
     SessionDescriptionInit, Setup,
@@ -71,6 +73,22 @@ pub(crate) async fn spawn(
             }
         }
     }
+    let mut turn_servers = Vec::new();
+    for (url, username, password) in config.turn_urls() {
+        let resolved = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| Error::InvalidConfiguration(format!("cannot resolve {url}: {e}")))?;
+        for addr in resolved {
+            if locals.iter().any(|l| l.is_ipv4() == addr.is_ipv4()) {
+                turn_servers.push(TurnServerConfig {
+                    server: addr,
+                    username: username.to_owned(),
+                    password: password.to_owned(),
+                });
+                break;
+            }
+        }
+    }
     let fingerprint = match &config.fingerprint {
         Some((hash, digest)) => Fingerprint::new(hash.clone(), digest.clone()),
         None => placeholder_fingerprint(),
@@ -79,6 +97,7 @@ pub(crate) async fn spawn(
         seed: config.seed.unwrap_or_else(random_u64),
         config,
         stun_servers,
+        turn_servers,
         sockets,
         locals: locals.clone(),
         agent: None,
@@ -111,6 +130,7 @@ struct Driver {
     config: Configuration,
     seed: u64,
     stun_servers: Vec<SocketAddr>,
+    turn_servers: Vec<TurnServerConfig>,
     sockets: Vec<UdpSocket>,
     /// `locals[i]` is the bound address of `sockets[i]`: the agent's base.
     locals: Vec<SocketAddr>,
@@ -174,10 +194,12 @@ impl Driver {
 
     fn on_datagram(&mut self, local: SocketAddr, from: SocketAddr, bytes: &[u8]) {
         let Some(agent) = &mut self.agent else { return };
-        if agent.handle_datagram(Instant::now(), local, from, bytes) == Verdict::ApplicationData {
+        let verdict = agent.handle_datagram(Instant::now(), local, from, bytes);
+        // Direct data is the whole datagram; relayed data sits inside the TURN framing.
+        if let Some(range) = verdict.payload_range(bytes.len()) {
             // Datagram semantics: if the application does not keep up, drop rather than block
             // the agent's timers.
-            let _ = self.data.try_send(bytes.to_vec());
+            let _ = self.data.try_send(bytes[range].to_vec());
         }
     }
 
@@ -285,6 +307,7 @@ impl Driver {
         let config = AgentConfig {
             controlling,
             stun_servers: self.stun_servers.clone(),
+            turn_servers: self.turn_servers.clone(),
             transport_policy: match self.config.ice_transport_policy {
                 IceTransportPolicy::All => TransportPolicy::All,
                 IceTransportPolicy::Relay => TransportPolicy::Relay,

@@ -72,6 +72,18 @@ struct PeerCommand {
     /// STUN server for server-reflexive candidates, `stun:HOST[:PORT]` (repeatable).
     #[arg(long)]
     stun: Vec<String>,
+    /// TURN server for relayed candidates, `turn:HOST[:PORT]` over UDP (repeatable).
+    #[arg(long)]
+    turn: Vec<String>,
+    /// TURN user name.
+    #[arg(long, default_value = "")]
+    user: String,
+    /// TURN password.
+    #[arg(long, default_value = "")]
+    pass: String,
+    /// Gather relayed candidates only (iceTransportPolicy "relay").
+    #[arg(long)]
+    relay_only: bool,
     /// Local IP address to bind (repeatable); default: every up non-loopback interface.
     #[arg(long)]
     bind: Vec<IpAddr>,
@@ -99,6 +111,10 @@ impl PeerCommand {
         Ok(PeerArgs {
             url: self.url,
             stun: self.stun,
+            turn: self.turn,
+            user: self.user,
+            pass: self.pass,
+            relay_only: self.relay_only,
             bind: self.bind,
             include_loopback: self.include_loopback,
             send: self.send,

@@ -310,6 +310,8 @@ struct Case {
     mdns: bool,
     /// Query parameters for a relay-only browser (with a TURN server in the namespace).
     page_extra: String,
+    /// Extra `floe call`/`floe answer` arguments (relay-only through the same TURN server).
+    floe_extra: Vec<String>,
 }
 
 struct Measured {
@@ -339,6 +341,7 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
             "30",
             "--json",
         ]);
+        c.args(&case.floe_extra);
         Proc::spawn(c, &format!("floe {verb}"))
     };
     let mut node_cmd = ns.command("node");
@@ -529,6 +532,7 @@ fn browser_calls_floe_with_mdns() {
             browser_calls: true,
             mdns: true,
             page_extra: String::new(),
+            floe_extra: Vec::new(),
         },
         None,
     );
@@ -542,6 +546,7 @@ fn floe_calls_browser_with_mdns() {
             browser_calls: false,
             mdns: true,
             page_extra: String::new(),
+            floe_extra: Vec::new(),
         },
         None,
     );
@@ -555,6 +560,7 @@ fn browser_calls_floe_without_mdns() {
             browser_calls: true,
             mdns: false,
             page_extra: String::new(),
+            floe_extra: Vec::new(),
         },
         None,
     );
@@ -568,6 +574,7 @@ fn floe_calls_browser_without_mdns() {
             browser_calls: false,
             mdns: false,
             page_extra: String::new(),
+            floe_extra: Vec::new(),
         },
         None,
     );
@@ -644,24 +651,37 @@ fn relay_only_browser_through_coturn_calls_floe() {
             browser_calls: true,
             mdns: true,
             page_extra: format!("&relay=1&turn={IP}:{TURN_PORT}&user={TURN_USER}&pass={TURN_PASS}"),
+            floe_extra: Vec::new(),
         },
         Some(&start_coturn),
     );
 }
 
-/// Both sides relay-only through coturn: needs floe's TURN client in the driver.
+/// Both sides relay-only through coturn: the page with `iceTransportPolicy: 'relay'`, floe with
+/// `--relay-only` and its own TURN allocation.
 #[test]
 fn relay_only_both_sides_through_coturn() {
-    let help = Command::new(FLOE)
-        .args(["call", "--help"])
-        .output()
-        .expect("floe call --help");
-    if !String::from_utf8_lossy(&help.stdout).contains("--turn") {
-        eprintln!(
-            "SKIPPED: relay-only on both sides: `floe call` has no --turn option yet (floe's \
-             TURN client is not in the driver)"
-        );
+    if !coturn_installed() {
+        return;
     }
-    // When `floe call/answer --turn` exists, this case runs `browser-relay` above with the floe
-    // peer relay-only too (its flags are not known yet).
+    run_case(
+        &Case {
+            name: "both-relay",
+            browser_calls: true,
+            mdns: true,
+            page_extra: format!("&relay=1&turn={IP}:{TURN_PORT}&user={TURN_USER}&pass={TURN_PASS}"),
+            floe_extra: [
+                "--turn",
+                &format!("{IP}:{TURN_PORT}"),
+                "--user",
+                TURN_USER,
+                "--pass",
+                TURN_PASS,
+                "--relay-only",
+            ]
+            .map(String::from)
+            .to_vec(),
+        },
+        Some(&start_coturn),
+    );
 }

@@ -317,8 +317,7 @@ fn wait_for_stun(port: u16) {
     panic!("coturn did not answer on port {port}");
 }
 
-/// Relay-only: both peers allowed relay candidates only, through one coturn. Needs TURN in the
-/// driver; skipped with a message until `floe call` has `--turn`.
+/// Relay-only: both peers allowed relay candidates only, through one coturn.
 #[test]
 fn relay_only_through_coturn() {
     let help = Command::new(FLOE)
@@ -347,7 +346,11 @@ fn relay_only_through_coturn() {
             "--bind",
             "127.0.0.1",
             "--turn",
-            &format!("turn:alice:secret@{turn}"),
+            &turn,
+            "--user",
+            "alice",
+            "--pass",
+            "secret",
             "--relay-only",
             "--send",
             PING,

@@ -13,7 +13,7 @@ use floe::stun::{
     TransactionId,
 };
 use floe::stun_tools::{binding_request, StunServer};
-use floe::{BindConfig, Configuration, Error, IceServer, Result};
+use floe::{BindConfig, Configuration, Error, IceServer, IceTransportPolicy, Result};
 use serde_json::json;
 
 use super::output::Timeline;
@@ -347,6 +347,14 @@ pub struct PeerArgs {
     pub url: String,
     /// STUN server URLs (`stun:host[:port]` or `host[:port]`).
     pub stun: Vec<String>,
+    /// TURN server URLs (`turn:host[:port]` or `host[:port]`).
+    pub turn: Vec<String>,
+    /// TURN user name.
+    pub user: String,
+    /// TURN password.
+    pub pass: String,
+    /// Relayed candidates only.
+    pub relay_only: bool,
     /// Addresses to bind; empty: every up non-loopback interface.
     pub bind: Vec<IpAddr>,
     /// Also bind loopback interfaces when enumerating.
@@ -375,13 +383,32 @@ pub async fn peer(role: Role, args: PeerArgs, tl: Timeline) -> Result<()> {
             }
         })
         .collect();
-    let ice_servers = if urls.is_empty() {
+    let mut ice_servers = if urls.is_empty() {
         Vec::new()
     } else {
         vec![IceServer::new(urls)?]
     };
+    if !args.turn.is_empty() {
+        let turn = args.turn.iter().map(|s| {
+            if s.to_ascii_lowercase().starts_with("turn") {
+                s.clone()
+            } else {
+                format!("turn:{s}")
+            }
+        });
+        ice_servers.push(IceServer {
+            username: Some(args.user.clone()),
+            credential: Some(args.pass.clone()),
+            ..IceServer::new(turn)?
+        });
+    }
     let config = Configuration {
         ice_servers,
+        ice_transport_policy: if args.relay_only {
+            IceTransportPolicy::Relay
+        } else {
+            IceTransportPolicy::All
+        },
         bind: BindConfig {
             addresses: args.bind.iter().map(|ip| SocketAddr::new(*ip, 0)).collect(),
             include_loopback: args.include_loopback,
