@@ -20,6 +20,16 @@ use crate::candidate::{
 use crate::pair::{PairId, PairState};
 use crate::state::Verdict;
 
+/// What the answer to a check says.
+#[derive(Clone, Copy)]
+enum Answer<'r> {
+    Success,
+    Error(u16, &'r str),
+}
+
+/// The answer when both sides claim the same role and we keep ours (RFC 8445 §7.3.1.1).
+const ROLE_CONFLICT: Answer<'static> = Answer::Error(ErrorCode::ROLE_CONFLICT, "Role Conflict");
+
 /// Large enough for any request or response the agent writes.
 const STUN_BUF: usize = 548;
 
@@ -274,13 +284,7 @@ impl IceAgent {
         match (self.controlling, controlling, controlled) {
             (true, Some(IceControlling(theirs)), _) => {
                 if self.tie_breaker >= theirs {
-                    self.respond_error(
-                        local,
-                        remote,
-                        msg,
-                        ErrorCode::ROLE_CONFLICT,
-                        "Role Conflict",
-                    );
+                    self.respond(local, remote, msg, ROLE_CONFLICT);
                     return;
                 }
                 self.switch_role(false);
@@ -289,13 +293,7 @@ impl IceAgent {
                 if self.tie_breaker >= theirs {
                     self.switch_role(true);
                 } else {
-                    self.respond_error(
-                        local,
-                        remote,
-                        msg,
-                        ErrorCode::ROLE_CONFLICT,
-                        "Role Conflict",
-                    );
+                    self.respond(local, remote, msg, ROLE_CONFLICT);
                     return;
                 }
             }
@@ -303,7 +301,7 @@ impl IceAgent {
             _ => {}
         }
 
-        self.respond_success(local, remote, msg);
+        self.respond(local, remote, msg, Answer::Success);
 
         // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate.
         if !self.remote_candidates.iter().any(|c| c.address == remote) {
@@ -406,51 +404,35 @@ impl IceAgent {
         }
     }
 
-    fn respond_success(&mut self, local: SocketAddr, remote: SocketAddr, request: &Message<'_>) {
-        let mut payload = self.take_buffer();
-        payload.resize(STUN_BUF, 0);
-        let tid = request.transaction_id();
-        let len = {
-            let Ok(mut w) = MessageWriter::new(&mut payload, MessageType::BINDING_SUCCESS, tid)
-            else {
-                return;
-            };
-            let ok = w.add(&XorMappedAddress(remote)).is_ok()
-                && w.add_message_integrity(&self.local_key).is_ok()
-                && w.add_fingerprint().is_ok();
-            if !ok {
-                return;
-            }
-            w.finish()
-        };
-        payload.truncate(len);
-        self.outbox.push_back(Outgoing {
-            source: local,
-            destination: remote,
-            payload,
-        });
-    }
-
-    fn respond_error(
+    /// Queues the answer to a check, signed with our password (RFC 8445 §7.3.1): success with
+    /// XOR-MAPPED-ADDRESS, or an error code.
+    fn respond(
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
         request: &Message<'_>,
-        code: u16,
-        reason: &str,
+        answer: Answer<'_>,
     ) {
         let mut payload = self.take_buffer();
         payload.resize(STUN_BUF, 0);
-        let tid = request.transaction_id();
+        let message_type = match answer {
+            Answer::Success => MessageType::BINDING_SUCCESS,
+            Answer::Error(..) => MessageType::BINDING_ERROR,
+        };
         let len = {
-            let Ok(mut w) = MessageWriter::new(&mut payload, MessageType::BINDING_ERROR, tid)
+            let Ok(mut w) =
+                MessageWriter::new(&mut payload, message_type, request.transaction_id())
             else {
                 return;
             };
-            let ok = w.add(&ErrorCode::new(code, reason)).is_ok()
-                && w.add_message_integrity(&self.local_key).is_ok()
-                && w.add_fingerprint().is_ok();
-            if !ok {
+            let body = match answer {
+                Answer::Success => w.add(&XorMappedAddress(remote)),
+                Answer::Error(code, reason) => w.add(&ErrorCode::new(code, reason)),
+            };
+            let sealed = body
+                .and_then(|()| w.add_message_integrity(&self.local_key))
+                .and_then(|()| w.add_fingerprint());
+            if sealed.is_err() {
                 return;
             }
             w.finish()
