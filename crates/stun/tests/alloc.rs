@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use floe_stun::attributes::*;
 use floe_stun::*;
 
+mod common;
+use common::vector;
+
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -123,18 +126,7 @@ fn decoding_and_verifying_a_binding_request_does_not_allocate() {
 
 #[test]
 fn decoding_and_verifying_the_rfc5769_sample_request_does_not_allocate() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/rfc5769/sample-request.hex"
-    );
-    let hex: String = std::fs::read_to_string(path)
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    let bytes = vector("sample-request.hex");
     let key = IntegrityKey::short_term(PASSWORD);
 
     let (n, ok) = allocations_during(|| {

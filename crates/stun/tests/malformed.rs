@@ -6,19 +6,8 @@ use floe_stun::attributes::*;
 use floe_stun::*;
 use proptest::prelude::*;
 
-fn vector(name: &str) -> Vec<u8> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/rfc5769/"
-    );
-    let text = std::fs::read_to_string(format!("{path}{name}"))
-        .unwrap_or_else(|e| panic!("reading {path}{name}: {e}"));
-    let hex: String = text.split_whitespace().collect();
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
+mod common;
+use common::vector;
 
 const VECTORS: [&str; 4] = [
     "sample-request.hex",
