@@ -1,12 +1,11 @@
 //! Two floe ICE agents with the `relay` transport policy connect through a real TURN server on
 //! loopback: coturn (`turnserver`), and floe's own `TurnServer` behind a small socket loop.
-//! Real UDP sockets on 127.0.0.1, driven by a small bounded loop as in `udp_loopback.rs`.
+//! Real UDP sockets on 127.0.0.1, driven by the bounded loop of `udp_common`.
 //!
 //! Without `turnserver` on the PATH the coturn case is skipped with a message, or fails when
 //! the `CI` environment variable is set.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,11 +17,12 @@ use floe_ice::*;
 use floe_stun::{MessageType, MessageWriter, TransactionId};
 use floe_turn::{ServerConfig, ServerEvent, Transport, TurnServer};
 
+mod udp_common;
+use udp_common::{run, Side};
+
 const REALM: &str = "example.test";
 /// The whole exchange gives up after this much wall time.
 const BUDGET: Duration = Duration::from_secs(10);
-/// Upper bound on loop iterations, in case the clock misbehaves.
-const MAX_ITERATIONS: usize = 200_000;
 
 // ---------------------------------------------------------------------------------------------
 // Servers
@@ -204,183 +204,45 @@ fn floe_server() -> (SocketAddr, FloeGuard) {
 // ---------------------------------------------------------------------------------------------
 // Agents
 
-struct Side {
-    agent: IceAgent,
-    socket: UdpSocket,
-    addr: SocketAddr,
-    received: Vec<Vec<u8>>,
-    relayed_in: usize,
-    selected: Option<(Candidate, Candidate)>,
-}
-
-impl Side {
-    fn new(controlling: bool, seed: u64, now: Instant, turn: SocketAddr) -> Side {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(1)))
-            .unwrap();
-        let addr = socket.local_addr().unwrap();
-        let config = AgentConfig {
-            controlling,
-            transport_policy: TransportPolicy::Relay,
-            turn_servers: vec![TurnServerConfig {
-                server: turn,
-                username: "alice".into(),
-                password: "secret".into(),
-            }],
-            ..AgentConfig::default()
-        };
-        let mut agent = IceAgent::new(config, now, seed);
-        agent.add_local_socket(now, addr);
-        Side {
-            agent,
-            socket,
-            addr,
-            received: Vec::new(),
-            relayed_in: 0,
-            selected: None,
-        }
-    }
-
-    fn connected(&self) -> bool {
-        matches!(
-            self.agent.connection_state(),
-            IceConnectionState::Connected | IceConnectionState::Completed
-        )
-    }
-
-    /// Sends every queued transmit; returns the candidates to trickle to the peer.
-    fn flush(&mut self) -> Vec<Option<Candidate>> {
-        let mut buf = [0u8; 1500];
-        for _ in 0..10_000 {
-            let Some(t) = self.agent.poll_transmit(&mut buf) else {
-                break;
-            };
-            assert_eq!(t.source, self.addr, "transmit from a socket we do not have");
-            self.socket.send_to(&buf[..t.len], t.destination).unwrap();
-        }
-        let mut trickle = Vec::new();
-        for _ in 0..10_000 {
-            let Some(e) = self.agent.poll_event() else {
-                break;
-            };
-            match e {
-                IceEvent::LocalCandidate(c) => {
-                    assert_eq!(c.kind, CandidateKind::Relayed, "policy relay: {c}");
-                    trickle.push(Some(c))
-                }
-                IceEvent::EndOfCandidates => trickle.push(None),
-                IceEvent::SelectedPairChange { local, remote } => {
-                    self.selected = Some((local, remote))
-                }
-                _ => {}
-            }
-        }
-        trickle
-    }
-
-    /// Reads what has arrived (waiting at most the read timeout once).
-    fn receive(&mut self) {
-        let mut buf = [0u8; 2048];
-        for _ in 0..1_000 {
-            match self.socket.recv_from(&mut buf) {
-                Ok((len, from)) => {
-                    let now = Instant::now();
-                    let verdict = self
-                        .agent
-                        .handle_datagram(now, self.addr, from, &buf[..len]);
-                    if let Verdict::RelayedData { start, end } = verdict {
-                        self.relayed_in += 1;
-                        self.received.push(buf[start..end].to_vec());
-                    } else if verdict == Verdict::ApplicationData {
-                        self.received.push(buf[..len].to_vec());
-                    }
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return,
-                Err(e) => panic!("recv_from: {e}"),
-            }
-        }
-    }
-
-    fn timers(&mut self) {
-        let now = Instant::now();
-        if self.agent.poll_timeout().is_some_and(|t| t <= now) {
-            self.agent.handle_timeout(now);
-        }
-    }
-}
-
-fn trickle(to: &mut Side, signalling: Vec<Option<Candidate>>) {
-    let now = Instant::now();
-    for c in signalling {
-        match c {
-            Some(c) => to.agent.add_remote_candidate(now, c).unwrap(),
-            None => to.agent.add_remote_end_of_candidates(now),
-        }
-    }
-}
-
 /// Runs two relay-only agents through the TURN server at `turn` until both delivered a
 /// datagram; asserts relayed candidates on both ends of both selected pairs.
 fn connect_through(turn: SocketAddr, name: &str) {
     let start = Instant::now();
-    let mut a = Side::new(true, 11, start, turn);
-    let mut b = Side::new(false, 22, start, turn);
-    let (ca, cb) = (
-        a.agent.local_credentials().clone(),
-        b.agent.local_credentials().clone(),
-    );
-    a.agent.set_remote_credentials(start, &cb.ufrag, &cb.pwd);
-    b.agent.set_remote_credentials(start, &ca.ufrag, &ca.pwd);
-    a.agent.start_gathering(start);
-    b.agent.start_gathering(start);
-
+    let config = |controlling| AgentConfig {
+        controlling,
+        transport_policy: TransportPolicy::Relay,
+        turn_servers: vec![TurnServerConfig {
+            server: turn,
+            username: "alice".into(),
+            password: "secret".into(),
+        }],
+        ..AgentConfig::default()
+    };
+    let mut a = Side::new(config(true), 11, start);
+    let mut b = Side::new(config(false), 22, start);
     let payloads: [&[u8]; 2] = [b"\x80hello from a", b"\x80hello from b"];
-    let mut sent = [false, false];
-    let mut connected_at = [None, None];
-    let mut iterations = 0;
-    while start.elapsed() < BUDGET && iterations < MAX_ITERATIONS {
-        iterations += 1;
-        let from_a = a.flush();
-        trickle(&mut b, from_a);
-        let from_b = b.flush();
-        trickle(&mut a, from_b);
-        let from_a = a.flush();
-        trickle(&mut b, from_a);
-
-        for (i, side) in [&mut a, &mut b].into_iter().enumerate() {
-            if side.connected() && connected_at[i].is_none() {
-                connected_at[i] = Some(start.elapsed());
-            }
-            if side.connected() && !sent[i] {
-                let mut buf = [0u8; 128];
-                let t = side.agent.send(payloads[i], &mut buf).unwrap();
-                assert_eq!(t.source, side.addr);
-                assert_eq!(t.destination, turn, "relayed data goes to the TURN server");
-                side.socket.send_to(&buf[..t.len], t.destination).unwrap();
-                sent[i] = true;
-            }
-        }
-        if !a.received.is_empty() && !b.received.is_empty() {
-            break;
-        }
-        a.receive();
-        b.receive();
-        a.timers();
-        b.timers();
-    }
-    let elapsed = start.elapsed();
+    let outcome = run(&mut a, &mut b, payloads, BUDGET);
     println!(
-        "{name}: after {elapsed:?} ({iterations} iterations): connected at {connected_at:?}; \
-         selected a {:?}, b {:?}",
+        "{name}: after {:?} ({} iterations): connected at {:?}; selected a {:?}, b {:?}",
+        outcome.elapsed,
+        outcome.iterations,
+        outcome.connected_at,
         a.selected.as_ref().map(|(l, r)| format!("{l} -> {r}")),
         b.selected.as_ref().map(|(l, r)| format!("{l} -> {r}")),
     );
     for side in [&a, &b] {
+        for c in &side.trickled {
+            assert_eq!(c.kind, CandidateKind::Relayed, "{name}: policy relay: {c}");
+        }
         assert!(
             side.connected(),
             "{name}: {:?}",
             side.agent.connection_state()
+        );
+        assert_eq!(
+            side.sent_to,
+            Some(turn),
+            "relayed data goes to the TURN server"
         );
         let (local, remote) = side.selected.as_ref().expect("selected pair");
         assert_eq!(local.kind, CandidateKind::Relayed, "{name}: local {local}");
