@@ -21,12 +21,12 @@ use crate::config::{Configuration, IceTransportPolicy};
 use crate::convert::{from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate};
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
-use crate::peer::{PeerConnectionState, PeerEvent, SignalingState, Status};
+use crate::peer::{EventKind, Listener, PeerConnectionState, PeerEvent, SignalingState, Status};
+use crate::stats::{self, StatsReport};
 
 type Reply<T> = oneshot::Sender<Result<T>>;
 
 /// What the handle asks of the task; each carries the channel for its answer.
-#[derive(Debug)]
 pub(crate) enum Command {
     CreateOffer(Reply<SessionDescriptionInit>),
     CreateAnswer(Reply<SessionDescriptionInit>),
@@ -35,7 +35,29 @@ pub(crate) enum Command {
     AddCandidate(Option<IceCandidateInit>, Reply<()>),
     Send(Vec<u8>, Reply<()>),
     Status(Reply<Status>),
+    Stats(Reply<StatsReport>),
+    RestartIce(Reply<()>),
+    AddListener(EventKind, Listener, Reply<()>),
     Close(Reply<()>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Command::CreateOffer(_) => "CreateOffer",
+            Command::CreateAnswer(_) => "CreateAnswer",
+            Command::SetLocal(..) => "SetLocal",
+            Command::SetRemote(..) => "SetRemote",
+            Command::AddCandidate(..) => "AddCandidate",
+            Command::Send(..) => "Send",
+            Command::Status(_) => "Status",
+            Command::Stats(_) => "Stats",
+            Command::RestartIce(_) => "RestartIce",
+            Command::AddListener(kind, ..) => return write!(f, "AddListener({kind:?})"),
+            Command::Close(_) => "Close",
+        };
+        f.write_str(name)
+    }
 }
 
 /// Binds the sockets, resolves STUN servers and spawns the task. Returns the bound addresses.
@@ -110,6 +132,8 @@ pub(crate) async fn spawn(
         pending_candidates: Vec::new(),
         pending_end_of_candidates: false,
         connection_state: PeerConnectionState::New,
+        restart_pending: false,
+        listeners: Vec::new(),
         events,
         data,
         send_buf: vec![0; MAX_DATAGRAM],
@@ -148,6 +172,9 @@ struct Driver {
     pending_candidates: Vec<floe_ice::Candidate>,
     pending_end_of_candidates: bool,
     connection_state: PeerConnectionState,
+    /// `restartIce()` was called: the next offer restarts ICE.
+    restart_pending: bool,
+    listeners: Vec<(EventKind, Listener)>,
     events: mpsc::UnboundedSender<PeerEvent>,
     data: mpsc::Sender<Vec<u8>>,
     send_buf: Vec<u8>,
@@ -235,7 +262,7 @@ impl Driver {
             ))),
             IceEvent::EndOfCandidates => PeerEvent::IceCandidate(None),
             IceEvent::ConnectionStateChange(s) => {
-                let _ = self.events.send(PeerEvent::IceConnectionStateChange(s));
+                self.deliver(PeerEvent::IceConnectionStateChange(s));
                 let pc = PeerConnectionState::from_ice(s);
                 if pc == self.connection_state {
                     return;
@@ -252,7 +279,17 @@ impl Driver {
             // Role conflicts are resolved inside the agent; browsers expose no event for them.
             IceEvent::RoleChange { .. } => return,
         };
-        let _ = self.events.send(out);
+        self.deliver(out);
+    }
+
+    /// Calls the listeners of the event's kind, then queues it for `next_event`.
+    fn deliver(&mut self, event: PeerEvent) {
+        for (kind, listener) in &mut self.listeners {
+            if *kind == event.kind() {
+                listener(&event);
+            }
+        }
+        let _ = self.events.send(event);
     }
 
     async fn handle_command(&mut self, cmd: Command) {
@@ -277,6 +314,16 @@ impl Driver {
             }
             Command::Status(r) => {
                 let _ = r.send(Ok(self.status()));
+            }
+            Command::Stats(r) => {
+                let _ = r.send(Ok(stats::report(self.agent.as_ref())));
+            }
+            Command::RestartIce(r) => {
+                let _ = r.send(self.check_open().map(|()| self.restart_pending = true));
+            }
+            Command::AddListener(kind, listener, r) => {
+                self.listeners.push((kind, listener));
+                let _ = r.send(Ok(()));
             }
             Command::Close(r) => {
                 if let Some(agent) = &mut self.agent {
@@ -342,6 +389,14 @@ impl Driver {
         }
         if self.agent.is_none() {
             self.agent = Some(self.new_agent(true));
+        } else if std::mem::take(&mut self.restart_pending) {
+            // JSEP §5.2.1: an offer after restartIce() has new credentials. The agent gathers
+            // from here rather than from setLocalDescription: its credentials change now.
+            if let Some(agent) = &mut self.agent {
+                agent.restart(Instant::now());
+            }
+            self.pending_candidates.clear();
+            self.pending_end_of_candidates = false;
         }
         let (candidates, complete) = self.gathered();
         let creds = self.agent.as_ref().map(|a| a.local_credentials().clone());
@@ -404,7 +459,7 @@ impl Driver {
         };
         self.mid = desc.media[index].mid().map(str::to_owned);
         self.m_line_index = u16::try_from(index).unwrap_or(0);
-        // JSEP: gathering begins when the local description is applied.
+        // JSEP: gathering begins when the local description is applied (a no-op once begun).
         agent.start_gathering(Instant::now());
         self.local_description = Some(init);
         Ok(())
@@ -432,6 +487,12 @@ impl Driver {
         }
         let now = Instant::now();
         let agent = self.agent.as_mut().ok_or(Error::Closed)?;
+        let changed = agent.remote_ufrag().is_some_and(|u| u != ufrag);
+        if init.sdp_type == SdpType::Offer && changed {
+            // RFC 8839 §4.4.1.1.1: an offer with a new ice-ufrag restarts ICE; our answer then
+            // carries new credentials too (RFC 8445 §9).
+            agent.restart(now);
+        }
         agent.set_remote_credentials(now, ufrag, pwd);
         if desc.ice_lite() {
             agent.set_remote_lite(now, true);
@@ -466,6 +527,13 @@ impl Driver {
             (None, Some(agent)) => agent.add_remote_end_of_candidates(now),
             (None, None) => self.pending_end_of_candidates = true,
             (Some(c), agent) => {
+                // A candidate of an earlier ICE generation (before a restart) is stale.
+                let current = agent.as_ref().and_then(|a| a.remote_ufrag());
+                if let (Some(theirs), Some(current)) = (init_ufrag(&init), current) {
+                    if theirs != current {
+                        return Ok(());
+                    }
+                }
                 // Unusable candidates (TCP, mDNS) are skipped without error, as in browsers.
                 let Ok(c) = from_sdp_candidate(&c) else {
                     return Ok(());
@@ -508,10 +576,38 @@ impl Driver {
             ice_connection_state: ice,
             connection_state: self.connection_state,
             selected_path: self.agent.as_ref().and_then(IceAgent::selected_path),
-            local_description: self.local_description.clone(),
+            local_description: self.current_local_description(),
             remote_description: self.remote_description.clone(),
         }
     }
+}
+
+impl Driver {
+    /// `localDescription` as browsers report it (webrtc-pc §4.4.1.1): the applied description
+    /// with every candidate gathered since, and `a=end-of-candidates` once complete.
+    fn current_local_description(&self) -> Option<SessionDescriptionInit> {
+        let init = self.local_description.as_ref()?;
+        let Ok(mut desc) = parse(init) else {
+            return Some(init.clone());
+        };
+        let (candidates, complete) = self.gathered();
+        if let Some(media) = desc.media.get_mut(usize::from(self.m_line_index)) {
+            media.clear_candidates();
+            for c in &candidates {
+                media.add_candidate(c);
+            }
+            media.set_end_of_candidates(complete);
+        }
+        Some(SessionDescriptionInit::new(init.sdp_type, &desc))
+    }
+}
+
+/// The `usernameFragment` of a trickled candidate, if it names one.
+fn init_ufrag(init: &Option<IceCandidateInit>) -> Option<&str> {
+    init.as_ref()?
+        .username_fragment
+        .as_deref()
+        .filter(|u| !u.is_empty())
 }
 
 fn parse(init: &SessionDescriptionInit) -> Result<SessionDescription> {

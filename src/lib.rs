@@ -25,11 +25,13 @@ mod error;
 mod net;
 mod peer;
 pub mod signaling;
+pub mod stats;
 pub mod stun_tools;
 
 pub use config::{BindConfig, Configuration, IceServer, IceServerUrl, IceTransportPolicy};
 pub use error::{Error, Result};
-pub use peer::{PeerConnection, PeerConnectionState, PeerEvent, SignalingState, Status};
+pub use peer::{EventKind, PeerConnection, PeerConnectionState, PeerEvent, SignalingState, Status};
+pub use stats::StatsReport;
 
 pub use floe_ice as ice;
 pub use floe_sdp as sdp;

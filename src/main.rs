@@ -99,6 +99,10 @@ struct PeerCommand {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
+    /// Do not trickle: send the offer or answer once gathering is complete, every candidate
+    /// in it.
+    #[arg(long)]
+    no_trickle: bool,
 }
 
 fn seconds(s: f64) -> Result<Duration, floe::Error> {
@@ -120,6 +124,7 @@ impl PeerCommand {
             send: self.send,
             echo: self.echo,
             timeout: seconds(self.timeout)?,
+            no_trickle: self.no_trickle,
         })
     }
 }

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use crate::config::Configuration;
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
+use crate::stats::StatsReport;
 
 /// RTCPeerConnectionState (webrtc-pc §4.3.3). Without DTLS it follows the ICE state:
 /// `checking` is `connecting`, `completed` is `connected`.
@@ -101,17 +102,74 @@ pub enum PeerEvent {
 }
 
 impl PeerEvent {
+    /// Which kind of event this is.
+    pub const fn kind(&self) -> EventKind {
+        match self {
+            PeerEvent::IceGatheringStateChange(_) => EventKind::IceGatheringStateChange,
+            PeerEvent::IceCandidate(_) => EventKind::IceCandidate,
+            PeerEvent::IceConnectionStateChange(_) => EventKind::IceConnectionStateChange,
+            PeerEvent::ConnectionStateChange(_) => EventKind::ConnectionStateChange,
+            PeerEvent::SelectedCandidatePairChange { .. } => EventKind::SelectedCandidatePairChange,
+        }
+    }
+
     /// The browser's event name, e.g. `icecandidate`.
     pub const fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// The kinds of [`PeerEvent`], for [`PeerConnection::add_event_listener`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum EventKind {
+    /// `icegatheringstatechange`.
+    IceGatheringStateChange,
+    /// `icecandidate`.
+    IceCandidate,
+    /// `iceconnectionstatechange`.
+    IceConnectionStateChange,
+    /// `connectionstatechange`.
+    ConnectionStateChange,
+    /// `selectedcandidatepairchange`.
+    SelectedCandidatePairChange,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::IceGatheringStateChange,
+        EventKind::IceCandidate,
+        EventKind::IceConnectionStateChange,
+        EventKind::ConnectionStateChange,
+        EventKind::SelectedCandidatePairChange,
+    ];
+
+    /// The browser's event name.
+    pub const fn name(self) -> &'static str {
         match self {
-            PeerEvent::IceGatheringStateChange(_) => "icegatheringstatechange",
-            PeerEvent::IceCandidate(_) => "icecandidate",
-            PeerEvent::IceConnectionStateChange(_) => "iceconnectionstatechange",
-            PeerEvent::ConnectionStateChange(_) => "connectionstatechange",
-            PeerEvent::SelectedCandidatePairChange { .. } => "selectedcandidatepairchange",
+            EventKind::IceGatheringStateChange => "icegatheringstatechange",
+            EventKind::IceCandidate => "icecandidate",
+            EventKind::IceConnectionStateChange => "iceconnectionstatechange",
+            EventKind::ConnectionStateChange => "connectionstatechange",
+            EventKind::SelectedCandidatePairChange => "selectedcandidatepairchange",
         }
     }
 }
+
+impl std::str::FromStr for EventKind {
+    type Err = Error;
+
+    /// Parses a browser event name, as given to `addEventListener`.
+    fn from_str(s: &str) -> Result<Self> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| Error::InvalidConfiguration(format!("no event named {s:?}")))
+    }
+}
+
+/// A callback registered with [`PeerConnection::add_event_listener`].
+pub(crate) type Listener = Box<dyn FnMut(&PeerEvent) + Send + 'static>;
 
 impl fmt::Display for PeerEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -144,7 +202,7 @@ pub struct Status {
     pub connection_state: PeerConnectionState,
     /// `(local base, remote address)` of the selected pair, if any.
     pub selected_path: Option<(SocketAddr, SocketAddr)>,
-    /// `localDescription`, as last set.
+    /// `localDescription`: as last set, with the candidates gathered since.
     pub local_description: Option<SessionDescriptionInit>,
     /// `remoteDescription`, as last set.
     pub remote_description: Option<SessionDescriptionInit>,
@@ -238,9 +296,54 @@ impl PeerConnection {
         self.events.lock().await.recv().await
     }
 
+    /// The events as an async stream: [`PeerConnection::next_event`] until it returns `None`.
+    pub fn events(&self) -> impl futures_util::Stream<Item = PeerEvent> + '_ {
+        futures_util::stream::unfold(
+            self,
+            |pc| async move { pc.next_event().await.map(|e| (e, pc)) },
+        )
+    }
+
+    /// `addEventListener(kind, listener)`: calls `listener` for every later event of `kind`,
+    /// in order, on the connection's task (keep it short: the agent waits for it). Events still
+    /// reach [`PeerConnection::next_event`] as well.
+    ///
+    /// ```no_run
+    /// # async fn f(pc: &floe::PeerConnection) -> floe::Result<()> {
+    /// pc.add_event_listener("icecandidate".parse()?, |event| println!("{event}")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_event_listener(
+        &self,
+        kind: EventKind,
+        listener: impl FnMut(&PeerEvent) + Send + 'static,
+    ) -> Result<()> {
+        let listener: Listener = Box::new(listener);
+        self.call(|r| Command::AddListener(kind, listener, r)).await
+    }
+
     /// The current states, selected pair and descriptions.
     pub async fn status(&self) -> Result<Status> {
         self.call(Command::Status).await
+    }
+
+    /// `localDescription`: the applied local description with the candidates gathered since
+    /// (and `a=end-of-candidates` once gathering is complete), as a browser reports it. Send
+    /// this after gathering completes to signal without trickle.
+    pub async fn local_description(&self) -> Result<Option<SessionDescriptionInit>> {
+        Ok(self.status().await?.local_description)
+    }
+
+    /// `getStats()`: the ICE transport, every candidate pair and the candidates.
+    pub async fn stats(&self) -> Result<StatsReport> {
+        self.call(Command::Stats).await
+    }
+
+    /// `restartIce()`: the next [`PeerConnection::create_offer`] carries new ICE credentials
+    /// and gathers anew (RFC 8445 §9). The selected pair carries data until a new one is
+    /// selected. An offer with new credentials from the peer restarts this side on its own.
+    pub async fn restart_ice(&self) -> Result<()> {
+        self.call(Command::RestartIce).await
     }
 
     /// `close()`: stops the agent (`closed` events follow) and the task.

@@ -275,15 +275,16 @@ fn runs() -> usize {
 /// One side of a pair: `(type, address, port)`.
 type End = (String, String, u16);
 
-/// floe's `selectedcandidatepairchange` detail: `host 10.99.0.1:4000 -> prflx 10.99.0.1:5000`.
-fn floe_pair(detail: &str) -> (End, End) {
-    let end = |s: &str| -> End {
-        let (typ, addr) = s.trim().split_once(' ').expect("type and address");
-        let (ip, port) = addr.rsplit_once(':').expect("ip:port");
-        (typ.into(), ip.into(), port.parse().expect("port"))
+/// floe's `selectedcandidatepairchange` event: `local` and `remote` candidate lines.
+fn floe_pair(event: &Value) -> (End, End) {
+    let end = |key: &str| -> End {
+        let line = event[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key}: {event}"));
+        let c: floe::sdp::Candidate = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        (c.typ.to_string(), c.address.to_string(), c.port)
     };
-    let (l, r) = detail.split_once(" -> ").expect("local -> remote");
-    (end(l), end(r))
+    (end("local"), end("remote"))
 }
 
 fn browser_end(v: &Value) -> End {
@@ -404,7 +405,6 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         .iter()
         .rev()
         .find(|v| v["event"] == "selectedcandidatepairchange")
-        .and_then(|v| v["value"].as_str())
         .unwrap_or_else(|| panic!("no selected pair from floe\n{}", context()));
     let (floe_local, floe_remote) = floe_pair(selected);
     let b_local = browser_end(&result["selected"]["local"]);
@@ -438,7 +438,7 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
     assert!(
         events
             .iter()
-            .any(|v| v["event"] == "iceconnectionstatechange" && v["value"] == "completed"),
+            .any(|v| v["event"] == "iceconnectionstatechange" && v["state"] == "completed"),
         "{}: floe did not complete\n{}",
         case.name,
         context()

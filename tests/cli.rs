@@ -91,6 +91,53 @@ fn demo_json_is_one_object_per_line() {
     let summary = lines.last().unwrap();
     assert_eq!(summary["result"], "connected");
     assert_eq!(summary["echo_ok"], true);
+    // The field names the scripts rely on, per peer.
+    for peer in ["caller", "callee"] {
+        let of = |event: &str| -> Vec<&serde_json::Value> {
+            lines
+                .iter()
+                .filter(|l| l["peer"] == peer && l["event"] == event)
+                .collect()
+        };
+        let gathering: Vec<_> = of("icegatheringstatechange")
+            .iter()
+            .map(|l| l["state"].as_str().unwrap_or("?").to_owned())
+            .collect();
+        assert_eq!(gathering, ["gathering", "complete"], "{peer}:\n{stdout}");
+        let candidates = of("icecandidate");
+        let (last, gathered) = candidates.split_last().expect("icecandidate events");
+        assert!(
+            last["candidate"].is_null(),
+            "{peer}: null candidate last:\n{stdout}"
+        );
+        assert!(!gathered.is_empty(), "{peer}: no candidates");
+        for c in gathered {
+            let line = c["candidate"].as_str().expect("candidate string");
+            assert!(line.parse::<floe::sdp::Candidate>().is_ok(), "{line}");
+        }
+        let states: Vec<_> = of("connectionstatechange")
+            .iter()
+            .map(|l| l["state"].as_str().unwrap_or("?").to_owned())
+            .collect();
+        assert_eq!(
+            states[..2],
+            ["connecting", "connected"],
+            "{peer}:\n{stdout}"
+        );
+        let pair = of("selectedcandidatepairchange");
+        let pair = pair.first().expect("selectedcandidatepairchange");
+        for end in ["local", "remote"] {
+            let line = pair[end].as_str().expect("candidate line");
+            assert!(
+                line.parse::<floe::sdp::Candidate>().is_ok(),
+                "{end}: {line}"
+            );
+        }
+        assert!(
+            of("message").iter().any(|l| l["data"].is_string()),
+            "{peer}: no message:\n{stdout}"
+        );
+    }
 }
 
 #[test]
@@ -113,10 +160,11 @@ fn stun_against_stun_server() {
     assert!(v["software"].as_str().unwrap().starts_with("floe"));
 }
 
-#[test]
-fn call_and_answer_through_signal() {
+/// `floe answer --echo` and `floe call --send` through `floe signal`, with extra arguments
+/// for each; returns the caller's stdout.
+fn call_and_answer(room: &str, caller_extra: &[&str], callee_extra: &[&str]) -> String {
     let (_server, first) = start_server(&["signal", "--listen", "127.0.0.1:0"]);
-    let url = format!("{}call-test", first["url"].as_str().unwrap());
+    let url = format!("{}{room}", first["url"].as_str().unwrap());
     let answer = Command::new(FLOE)
         .args([
             "answer",
@@ -127,25 +175,25 @@ fn call_and_answer_through_signal() {
             "--timeout",
             "15",
         ])
-        .stdout(Stdio::piped())
+        .args(callee_extra)
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let answer = Guard(answer);
-    let call = run(
-        &[
-            "call",
-            &url,
-            "--bind",
-            "127.0.0.1",
-            "--send",
-            "hi there",
-            "--timeout",
-            "15",
-        ],
-        Duration::from_secs(20),
-    );
-    let stdout = String::from_utf8_lossy(&call.stdout);
+    let mut args = vec![
+        "call",
+        &url,
+        "--bind",
+        "127.0.0.1",
+        "--send",
+        "hi there",
+        "--timeout",
+        "15",
+    ];
+    args.extend_from_slice(caller_extra);
+    let call = run(&args, Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&call.stdout).into_owned();
     assert!(
         call.status.success(),
         "{stdout}\n{}",
@@ -166,6 +214,32 @@ fn call_and_answer_through_signal() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success());
+    stdout
+}
+
+#[test]
+fn call_and_answer_through_signal() {
+    let stdout = call_and_answer("call-test", &[], &[]);
+    assert!(stdout.contains("addIceCandidate"), "{stdout}");
+}
+
+#[test]
+fn no_trickle_on_either_side() {
+    // The callee answers with every candidate in the SDP: the caller adds none one by one.
+    let stdout = call_and_answer("no-trickle-callee", &[], &["--no-trickle"]);
+    assert!(!stdout.contains("addIceCandidate"), "{stdout}");
+    // The caller's offer waits for gathering to complete.
+    let stdout = call_and_answer("no-trickle-caller", &["--no-trickle"], &[]);
+    let line = |what: &str| {
+        stdout
+            .lines()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in\n{stdout}"))
+    };
+    assert!(
+        line("icecandidate                 null") < line("offer sent"),
+        "{stdout}"
+    );
 }
 
 #[test]

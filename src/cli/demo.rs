@@ -47,6 +47,7 @@ pub async fn run(json: bool) -> Result<()> {
         send: None,
         echo: true,
         timeout: TIMEOUT,
+        trickle: true,
     };
     let caller_opts = Options {
         name: "caller".into(),
@@ -54,6 +55,7 @@ pub async fn run(json: bool) -> Result<()> {
         send: Some(MESSAGE.into()),
         echo: false,
         timeout: TIMEOUT,
+        trickle: true,
     };
     let callee = tokio::spawn(session::run(
         callee_channel,

@@ -27,7 +27,7 @@ impl Timeline {
         at.saturating_duration_since(self.start).as_secs_f64() * 1e3
     }
 
-    /// One event of `peer`: `detail` for humans; in JSON the `fields` too.
+    /// One event of `peer`: `detail` for humans, `fields` in JSON.
     pub fn event(&self, peer: &str, event: &str, detail: &str, fields: Value) {
         let t = self.ms(Instant::now());
         if self.json {
@@ -35,9 +35,6 @@ impl Timeline {
             obj.insert("t_ms".into(), json!((t * 1000.0).round() / 1000.0));
             obj.insert("peer".into(), json!(peer));
             obj.insert("event".into(), json!(event));
-            if !detail.is_empty() {
-                obj.insert("detail".into(), json!(detail));
-            }
             if let Value::Object(extra) = fields {
                 obj.extend(extra);
             }

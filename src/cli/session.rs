@@ -33,6 +33,9 @@ pub struct Options {
     pub echo: bool,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Trickle candidates as they are gathered; otherwise send the offer or answer once
+    /// gathering is complete, with every candidate in it.
+    pub trickle: bool,
 }
 
 /// How it went.
@@ -81,11 +84,13 @@ pub async fn run(
     if opts.role == Role::Caller {
         let offer = pc.create_offer().await?;
         pc.set_local_description(offer.clone()).await?;
-        let msg = SignalMessage::Offer(offer);
         out.offer_at = Some(Instant::now());
-        tl.event(name, "offer sent", "", json!({}));
-        signaling.send(&msg).await?;
-        unanswered.push(msg);
+        if opts.trickle {
+            let msg = SignalMessage::Offer(offer);
+            tl.event(name, "offer sent", "", json!({}));
+            signaling.send(&msg).await?;
+            unanswered.push(msg);
+        }
     }
     let mut resend = tokio::time::interval_at(tokio::time::Instant::now() + RESEND, RESEND);
 
@@ -95,12 +100,7 @@ pub async fn run(
             for data in to_echo.drain(..) {
                 pc.send(&data).await?;
                 let text = String::from_utf8_lossy(&data);
-                tl.event(
-                    name,
-                    "message echoed",
-                    &format!("{text:?}"),
-                    json!({ "message": text }),
-                );
+                tl.event(name, "echo", &format!("{text:?}"), json!({ "data": text }));
             }
         }
         if connected && (opts.send.is_none() || out.echo_ok) && (!opts.echo || bye) {
@@ -121,8 +121,10 @@ pub async fn run(
                     pc.set_remote_description(offer).await?;
                     let answer = pc.create_answer().await?;
                     pc.set_local_description(answer.clone()).await?;
-                    signaling.send(&SignalMessage::Answer(answer)).await?;
-                    tl.event(name, "answer sent", "", json!({}));
+                    if opts.trickle {
+                        signaling.send(&SignalMessage::Answer(answer)).await?;
+                        tl.event(name, "answer sent", "", json!({}));
+                    }
                 }
                 Some(SignalMessage::Answer(answer)) if opts.role == Role::Caller => {
                     if answered { continue; }
@@ -147,10 +149,28 @@ pub async fn run(
             event = pc.next_event() => {
                 let Some(event) = event else { return Err(Error::Closed) };
                 on_event(&pc, &mut signaling, &event, &opts, &tl, &mut out).await?;
-                if let PeerEvent::IceCandidate(c) = event {
-                    if opts.role == Role::Caller && !answered {
+                match event {
+                    PeerEvent::IceCandidate(c)
+                        if opts.trickle && opts.role == Role::Caller && !answered =>
+                    {
                         unanswered.push(SignalMessage::IceCandidate(c));
                     }
+                    // Without trickle, the description goes once gathering is complete.
+                    PeerEvent::IceCandidate(None) if !opts.trickle => {
+                        let desc = pc.local_description().await?.ok_or(Error::Closed)?;
+                        let msg = if opts.role == Role::Caller {
+                            tl.event(name, "offer sent", "with every candidate", json!({}));
+                            SignalMessage::Offer(desc)
+                        } else {
+                            tl.event(name, "answer sent", "with every candidate", json!({}));
+                            SignalMessage::Answer(desc)
+                        };
+                        signaling.send(&msg).await?;
+                        if opts.role == Role::Caller {
+                            unanswered.push(msg);
+                        }
+                    }
+                    _ => {}
                 }
             }
             data = pc.recv() => {
@@ -163,7 +183,7 @@ pub async fn run(
                     continue;
                 }
                 let text = String::from_utf8_lossy(&data).into_owned();
-                tl.event(name, "message received", &format!("{text:?}"), json!({ "message": text }));
+                tl.event(name, "message", &format!("{text:?}"), json!({ "data": text }));
                 if opts.send.as_deref() == Some(text.as_str()) {
                     out.echo_ok = true;
                 } else if opts.echo {
@@ -202,6 +222,26 @@ fn is_dtls_record(data: &[u8]) -> bool {
     data.len() >= 13 && (20..=25).contains(&data[0]) && data[1] == 0xFE
 }
 
+/// The JSON fields of an event, named as in the browser's event objects: `state` for state
+/// changes, `candidate` (null at the end of gathering), `local` / `remote` candidate lines.
+fn event_fields(event: &PeerEvent) -> serde_json::Value {
+    match event {
+        PeerEvent::IceGatheringStateChange(s) => json!({ "state": s.to_string() }),
+        PeerEvent::IceCandidate(Some(c)) => json!({
+            "candidate": c.candidate,
+            "sdpMid": c.sdp_mid,
+            "sdpMLineIndex": c.sdp_m_line_index,
+        }),
+        PeerEvent::IceCandidate(None) => json!({ "candidate": null }),
+        PeerEvent::IceConnectionStateChange(s) => json!({ "state": s.to_string() }),
+        PeerEvent::ConnectionStateChange(s) => json!({ "state": s.as_str() }),
+        PeerEvent::SelectedCandidatePairChange { local, remote } => json!({
+            "local": local.to_string(),
+            "remote": remote.to_string(),
+        }),
+    }
+}
+
 async fn on_event(
     pc: &PeerConnection,
     signaling: &mut SignalingChannel,
@@ -213,9 +253,9 @@ async fn on_event(
     let name = opts.name.as_str();
     let detail = event.to_string();
     let detail = detail.strip_prefix(event.name()).unwrap_or(&detail).trim();
-    tl.event(name, event.name(), detail, json!({ "value": detail }));
+    tl.event(name, event.name(), detail, event_fields(event));
     match event {
-        PeerEvent::IceCandidate(c) => {
+        PeerEvent::IceCandidate(c) if opts.trickle => {
             signaling
                 .send(&SignalMessage::IceCandidate(c.clone()))
                 .await?;
@@ -241,12 +281,7 @@ async fn on_event(
                 );
             }
             if let Some(text) = &opts.send {
-                tl.event(
-                    name,
-                    "message sent",
-                    &format!("{text:?}"),
-                    json!({ "message": text }),
-                );
+                tl.event(name, "send", &format!("{text:?}"), json!({ "data": text }));
                 pc.send(text.as_bytes()).await?;
             }
         }

@@ -365,6 +365,8 @@ pub struct PeerArgs {
     pub echo: bool,
     /// Overall timeout.
     pub timeout: Duration,
+    /// Send the description after gathering instead of trickling candidates.
+    pub no_trickle: bool,
 }
 
 /// `floe call URL` / `floe answer URL`.
@@ -427,6 +429,7 @@ pub async fn peer(role: Role, args: PeerArgs, tl: Timeline) -> Result<()> {
         send: args.send.clone(),
         echo: args.echo,
         timeout: args.timeout,
+        trickle: !args.no_trickle,
     };
     let out = session::run(channel, config, opts, tl)
         .await

@@ -264,6 +264,12 @@ impl IceAgent {
         &self.local
     }
 
+    /// The peer's ice-ufrag, once set (cleared by [`IceAgent::restart`]): a new one in an offer
+    /// means the peer restarts ICE (RFC 8839 §4.4.1.1.1).
+    pub fn remote_ufrag(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.ufrag.as_str())
+    }
+
     /// Replaces the generated local credentials (before gathering starts, or right after
     /// [`IceAgent::restart`]).
     pub fn set_local_credentials(&mut self, credentials: Credentials) {

@@ -101,6 +101,16 @@ impl CandidatePair {
         self.id
     }
 
+    /// Index of the local candidate in [`crate::IceAgent::local_candidates`].
+    pub fn local_candidate_index(&self) -> usize {
+        self.local
+    }
+
+    /// Index of the remote candidate in [`crate::IceAgent::remote_candidates`].
+    pub fn remote_candidate_index(&self) -> usize {
+        self.remote
+    }
+
     /// The local base (the socket checks and data leave from).
     pub fn local_address(&self) -> SocketAddr {
         self.base
