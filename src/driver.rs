@@ -104,6 +104,7 @@ pub(crate) async fn spawn(
             if locals.iter().any(|l| l.is_ipv4() == addr.is_ipv4()) {
                 turn_servers.push(TurnServerConfig {
                     server: addr,
+                    transport: Default::default(),
                     username: username.to_owned(),
                     password: password.to_owned(),
                 });

@@ -149,6 +149,8 @@ pub struct IceAgent {
     pub(crate) gathering: Gathering,
     /// TURN allocations, one per (base, server).
     pub(crate) relays: Vec<Relay>,
+    /// Application data relayed over TURN streams, for [`IceAgent::poll_stream_data`].
+    pub(crate) stream_data: std::collections::VecDeque<Vec<u8>>,
     pub(crate) early_checks: Vec<EarlyCheck>,
     pub(crate) selected: Option<PairId>,
     /// The pair that carried data before an ICE restart, until a new one is selected.
@@ -238,6 +240,7 @@ impl IceAgent {
             transactions,
             gathering: Gathering::default(),
             relays: Vec::new(),
+            stream_data: std::collections::VecDeque::new(),
             early_checks: Vec::new(),
             selected: None,
             previous_path: None,

@@ -13,12 +13,15 @@ pub enum TransportPolicy {
     Relay,
 }
 
-/// A TURN server to gather relayed candidates from (RFC 8445 §5.1.1.2, RFC 8656), reached over
-/// UDP with the long-term credential mechanism.
+/// A TURN server to gather relayed candidates from (RFC 8445 §5.1.1.2, RFC 8656), with the
+/// long-term credential mechanism.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServerConfig {
-    /// The server's UDP transport address.
+    /// The server's transport address.
     pub server: SocketAddr,
+    /// How the server is reached: UDP datagrams, or a byte stream (TCP, or TLS over TCP) that
+    /// the driver opens from the base and feeds through [`crate::IceAgent::handle_stream_data`].
+    pub transport: floe_turn::Transport,
     /// Long-term credential user name.
     pub username: String,
     /// Long-term credential password.
@@ -29,6 +32,7 @@ impl core::fmt::Debug for TurnServerConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TurnServerConfig")
             .field("server", &self.server)
+            .field("transport", &self.transport)
             .field("username", &self.username)
             .finish_non_exhaustive()
     }

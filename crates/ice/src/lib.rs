@@ -32,6 +32,7 @@ pub use agent::{Credentials, IceAgent, IceError};
 pub use candidate::{Candidate, CandidateKind};
 pub use config::{AgentConfig, TransportPolicy, TurnServerConfig};
 pub use consent::ConsentFreshness;
+pub use floe_turn::Transport as TurnTransport;
 pub use pacer::Pacer;
 pub use pair::{CandidatePair, PairId, PairState, PairStats};
 pub use state::{IceConnectionState, IceEvent, IceGatheringState, Transmit, Verdict};

@@ -26,6 +26,9 @@ use crate::config::TransportPolicy;
 use crate::pair::PairState;
 use crate::state::{Transmit, Verdict};
 
+/// Relayed datagrams from TURN streams kept for the driver before the oldest are dropped.
+const MAX_STREAM_DATA: usize = 256;
+
 /// One allocation: a TURN client for one (base, server).
 #[derive(Debug)]
 pub(crate) struct Relay {
@@ -95,6 +98,7 @@ impl IceAgent {
                 continue;
             }
             let mut config = ClientConfig::new(server.server, &server.username, &server.password);
+            config.transport = server.transport;
             if base.is_ipv6() {
                 config.family = AllocationFamily::Ipv6;
             }
@@ -298,6 +302,75 @@ impl IceAgent {
         })
     }
 
+    /// Bytes read from the stream (TCP, or TLS after decryption) that the driver opened from
+    /// `local` to a TURN server configured with [`floe_turn::Transport::Stream`]. Relayed
+    /// application data is queued for [`IceAgent::poll_stream_data`].
+    ///
+    /// An error means the stream lost its framing (RFC 8656 §11.5): the driver should close it
+    /// and report [`IceAgent::handle_stream_closed`].
+    pub fn handle_stream_data(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        server: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), IceError> {
+        let Some(i) = self.stream_relay(local, server) else {
+            return Ok(());
+        };
+        self.relays[i].client.push_stream(bytes);
+        loop {
+            // Copied out: the payload borrows the client, and handling it needs the agent.
+            let data = match self.relays[i].client.poll_stream(now) {
+                None => break,
+                Some(Err(_)) => {
+                    self.handle_stream_closed(now, local, server);
+                    return Err(IceError::Closed);
+                }
+                Some(Ok(Received::Data { peer, data })) => (peer, data.to_vec()),
+                Some(Ok(_)) => continue,
+            };
+            let Some(relayed) = self.relays[i].relayed.filter(|_| !self.closed) else {
+                continue;
+            };
+            let (peer, data) = data;
+            if self.handle_direct(now, relayed, peer, &data) == Verdict::ApplicationData {
+                if self.stream_data.len() >= MAX_STREAM_DATA {
+                    self.stream_data.pop_front(); // Datagram semantics: drop the oldest.
+                }
+                self.stream_data.push_back(data);
+            }
+        }
+        self.drain_relay_events(now);
+        self.drive(now);
+        Ok(())
+    }
+
+    /// The stream to a TURN server closed (or failed to connect): the allocation is gone with
+    /// it (RFC 8656 §3.1), so it no longer holds gathering back, and pairs on it fail their
+    /// checks or consent.
+    pub fn handle_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
+        if let Some(i) = self.stream_relay(local, server) {
+            let r = &mut self.relays[i];
+            r.deadline = None;
+            r.relayed = None;
+            self.drive(now);
+        }
+    }
+
+    /// The next application datagram relayed over a TURN stream.
+    pub fn poll_stream_data(&mut self) -> Option<Vec<u8>> {
+        self.stream_data.pop_front()
+    }
+
+    fn stream_relay(&self, local: SocketAddr, server: SocketAddr) -> Option<usize> {
+        self.relays.iter().position(|r| {
+            r.base == local
+                && r.client.server() == server
+                && r.client.config().transport.is_reliable()
+        })
+    }
+
     /// A datagram from a TURN server on the base its client uses: the client's, or relayed
     /// data handled as if received on the relayed address from the peer. `None` when no client
     /// claims it.
@@ -308,10 +381,11 @@ impl IceAgent {
         remote: SocketAddr,
         datagram: &[u8],
     ) -> Option<Verdict> {
-        let i = self
-            .relays
-            .iter()
-            .position(|r| r.base == local && r.client.server() == remote)?;
+        let i = self.relays.iter().position(|r| {
+            r.base == local
+                && r.client.server() == remote
+                && !r.client.config().transport.is_reliable()
+        })?;
         let received = self.relays[i].client.handle_datagram(now, remote, datagram);
         match received {
             Received::Ignored => None,

@@ -80,6 +80,7 @@ fn coturn() -> Option<(SocketAddr, CoturnGuard)> {
         .arg(format!("--listening-port={port}"))
         .args(["-E", "127.0.0.1", "-a", "-u", "alice:secret", "-r", REALM])
         .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
+        .arg("--no-tcp-relay")
         .arg("--allow-loopback-peers")
         .arg(format!("--min-port={min_port}"))
         .arg(format!("--max-port={}", min_port + 9))
@@ -206,13 +207,14 @@ fn floe_server() -> (SocketAddr, FloeGuard) {
 
 /// Runs two relay-only agents through the TURN server at `turn` until both delivered a
 /// datagram; asserts relayed candidates on both ends of both selected pairs.
-fn connect_through(turn: SocketAddr, name: &str) {
+fn connect_through(turn: SocketAddr, transport: TurnTransport, name: &str) {
     let start = Instant::now();
     let config = |controlling| AgentConfig {
         controlling,
         transport_policy: TransportPolicy::Relay,
         turn_servers: vec![TurnServerConfig {
             server: turn,
+            transport,
             username: "alice".into(),
             password: "secret".into(),
         }],
@@ -252,6 +254,11 @@ fn connect_through(turn: SocketAddr, name: &str) {
             "{name}: remote {remote}"
         );
         assert!(side.relayed_in >= 1, "{name}: data came through the relay");
+        assert_eq!(
+            side.has_turn_stream(),
+            transport == TurnTransport::Stream,
+            "{name}: TCP to the server"
+        );
     }
     assert_eq!(a.received, vec![payloads[1].to_vec()], "{name}");
     assert_eq!(b.received, vec![payloads[0].to_vec()], "{name}");
@@ -272,11 +279,19 @@ fn relay_only_agents_connect_through_coturn() {
     let Some((server, _guard)) = coturn() else {
         return;
     };
-    connect_through(server, "coturn");
+    connect_through(server, TurnTransport::Udp, "coturn");
+}
+
+#[test]
+fn relay_only_agents_connect_through_coturn_over_tcp() {
+    let Some((server, _guard)) = coturn() else {
+        return;
+    };
+    connect_through(server, TurnTransport::Stream, "coturn over TCP");
 }
 
 #[test]
 fn relay_only_agents_connect_through_floe_turn_server() {
     let (server, _guard) = floe_server();
-    connect_through(server, "floe TurnServer");
+    connect_through(server, TurnTransport::Udp, "floe TurnServer");
 }

@@ -60,6 +60,7 @@ fn relay_policy_signals_only_relayed_candidates_and_connects_through_the_relay()
 fn a_dead_turn_server_holds_gathering_back_no_longer_than_gather_timeout() {
     let dead = TurnServerConfig {
         server: "198.51.100.9:3478".parse().unwrap(),
+        transport: Default::default(),
         username: "alice".into(),
         password: "secret".into(),
     };

@@ -270,6 +270,7 @@ impl Duo {
             }
             if let Some(server) = turn_addr {
                 config.turn_servers.push(TurnServerConfig {
+                    transport: Default::default(),
                     server,
                     username: TURN_USER.into(),
                     password: TURN_PASSWORD.into(),

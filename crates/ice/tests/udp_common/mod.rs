@@ -1,10 +1,11 @@
 //! Two agents on real UDP sockets on 127.0.0.1, driven by a small single-threaded loop:
 //! transmits go out with `send_to`, datagrams come in with `recv_from` (short read timeouts),
 //! timers fire when `poll_timeout` passes, and candidates trickle directly between the agents.
+//! A TURN server configured as a stream is reached over one TCP connection instead.
 //! Shared by the test binaries that run agents over loopback.
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use floe_ice::*;
@@ -27,6 +28,8 @@ pub struct Side {
     pub relayed_in: usize,
     /// Where its own application datagram was sent.
     pub sent_to: Option<SocketAddr>,
+    /// The TCP connection to a TURN server configured with `TurnTransport::Stream`.
+    stream: Option<(SocketAddr, Option<TcpStream>)>,
 }
 
 impl Side {
@@ -37,6 +40,11 @@ impl Side {
             .set_read_timeout(Some(Duration::from_millis(1)))
             .unwrap();
         let addr = socket.local_addr().unwrap();
+        let stream = config
+            .turn_servers
+            .iter()
+            .find(|t| t.transport == TurnTransport::Stream)
+            .map(|t| (t.server, None));
         let mut agent = IceAgent::new(config, now, seed);
         agent.add_local_socket(now, addr);
         Side {
@@ -49,6 +57,65 @@ impl Side {
             received: Vec::new(),
             relayed_in: 0,
             sent_to: None,
+            stream,
+        }
+    }
+
+    /// True while a TCP connection to a stream TURN server is open.
+    #[allow(dead_code)] // Only the relay tests configure a stream TURN server.
+    pub fn has_turn_stream(&self) -> bool {
+        matches!(self.stream, Some((_, Some(_))))
+    }
+
+    /// Sends from our socket, or writes to the TURN stream when that is the destination
+    /// (connected on first use).
+    fn transmit(&mut self, bytes: &[u8], destination: SocketAddr) {
+        match &mut self.stream {
+            Some((server, conn)) if *server == destination => {
+                let conn = conn.get_or_insert_with(|| {
+                    let s = TcpStream::connect(destination).expect("connect to the TURN server");
+                    s.set_nonblocking(true).unwrap();
+                    s.set_nodelay(true).unwrap();
+                    s
+                });
+                conn.set_nonblocking(false).unwrap();
+                conn.write_all(bytes).expect("write to the TURN stream");
+                conn.set_nonblocking(true).unwrap();
+            }
+            _ => {
+                self.socket.send_to(bytes, destination).unwrap();
+            }
+        }
+    }
+
+    /// Feeds what the TURN stream has for us to the agent.
+    fn receive_stream(&mut self) {
+        let Some((server, Some(conn))) = &mut self.stream else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) => {
+                    self.agent
+                        .handle_stream_closed(Instant::now(), self.addr, *server);
+                    self.stream = None;
+                    return;
+                }
+                Ok(n) => {
+                    let now = Instant::now();
+                    let server = *server;
+                    self.agent
+                        .handle_stream_data(now, self.addr, server, &buf[..n])
+                        .expect("stream framing");
+                    while let Some(data) = self.agent.poll_stream_data() {
+                        self.relayed_in += 1;
+                        self.received.push(data);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => panic!("TURN stream: {e}"),
+            }
         }
     }
 
@@ -67,7 +134,7 @@ impl Side {
                 break;
             };
             assert_eq!(t.source, self.addr, "transmit from a socket we do not have");
-            self.socket.send_to(&buf[..t.len], t.destination).unwrap();
+            self.transmit(&buf[..t.len], t.destination);
         }
         let mut trickle = Vec::new();
         for _ in 0..10_000 {
@@ -92,6 +159,7 @@ impl Side {
 
     /// Reads what has arrived (waiting at most the read timeout once).
     fn receive(&mut self) {
+        self.receive_stream();
         let mut buf = [0u8; 2048];
         for _ in 0..1_000 {
             match self.socket.recv_from(&mut buf) {
@@ -128,7 +196,7 @@ impl Side {
         let mut buf = [0u8; 128];
         let t = self.agent.send(payload, &mut buf).unwrap();
         assert_eq!(t.source, self.addr);
-        self.socket.send_to(&buf[..t.len], t.destination).unwrap();
+        self.transmit(&buf[..t.len], t.destination);
         self.sent_to = Some(t.destination);
     }
 }
