@@ -60,10 +60,37 @@ pub struct IceServerUrl {
 }
 
 impl IceServerUrl {
-    /// True for `stun:` URLs, the only kind the driver gathers from today.
+    /// True for `stun:` URLs, the only kind the driver queries for server-reflexive
+    /// candidates (`stuns:` is not supported; TURN servers yield them too).
     pub fn is_supported(&self) -> bool {
         self.scheme == IceServerScheme::Stun
     }
+
+    /// How a TURN URL reaches its server (RFC 7065 §3): `turn:` over UDP unless
+    /// `?transport=tcp`, `turns:` over TLS on TCP. `None` for STUN URLs.
+    pub fn turn_transport(&self) -> Option<TurnUrlTransport> {
+        let tcp = self
+            .transport
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
+        match self.scheme {
+            IceServerScheme::Turn if tcp => Some(TurnUrlTransport::Tcp),
+            IceServerScheme::Turn => Some(TurnUrlTransport::Udp),
+            IceServerScheme::Turns => Some(TurnUrlTransport::Tls),
+            IceServerScheme::Stun | IceServerScheme::Stuns => None,
+        }
+    }
+}
+
+/// The transport to a TURN server named by a URL.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum TurnUrlTransport {
+    /// `turn:host` or `turn:host?transport=udp`.
+    Udp,
+    /// `turn:host?transport=tcp`.
+    Tcp,
+    /// `turns:host` (TLS over TCP; RFC 7065 allows no DTLS for `turns:` here).
+    Tls,
 }
 
 impl FromStr for IceServerUrl {
@@ -263,6 +290,9 @@ pub struct Configuration {
     pub fingerprint: Option<(String, String)>,
     /// Seed of the ICE agent's randomness (credentials, transaction ids); `None`: random.
     pub seed: Option<u64>,
+    /// PEM files of certificate authorities to trust for `turns:` servers, besides the
+    /// system's roots (a private CA, a test certificate).
+    pub tls_ca_files: Vec<std::path::PathBuf>,
 }
 
 impl Default for Configuration {
@@ -274,22 +304,17 @@ impl Default for Configuration {
             sctp_port: DEFAULT_SCTP_PORT,
             fingerprint: None,
             seed: None,
+            tls_ca_files: Vec::new(),
         }
     }
 }
 
 impl Configuration {
-    /// The `turn:` servers the driver allocates on (UDP to the server), with their credentials.
-    /// `turns:` and `?transport=tcp` need a stream to the server, which the driver does not
-    /// open yet; they are left out.
+    /// The `turn:` and `turns:` servers the driver allocates on, with their credentials.
     pub fn turn_urls(&self) -> impl Iterator<Item = (&IceServerUrl, &str, &str)> {
         self.ice_servers.iter().flat_map(|s| {
             s.urls.iter().filter_map(move |u| {
-                let udp = u
-                    .transport
-                    .as_deref()
-                    .map_or(true, |t| t.eq_ignore_ascii_case("udp"));
-                (u.scheme == IceServerScheme::Turn && udp).then(|| {
+                u.turn_transport().map(|_| {
                     (
                         u,
                         s.username.as_deref().unwrap_or_default(),
@@ -355,6 +380,14 @@ mod tests {
             ..Configuration::default()
         };
         assert_eq!(cfg.stun_urls().count(), 1);
+        assert_eq!(cfg.turn_urls().count(), 1);
+        assert_eq!(u.turn_transport(), Some(TurnUrlTransport::Tcp));
+        assert_eq!(
+            url("turns:b:443").turn_transport(),
+            Some(TurnUrlTransport::Tls)
+        );
+        assert_eq!(url("turn:b").turn_transport(), Some(TurnUrlTransport::Udp));
+        assert_eq!(url("stun:b").turn_transport(), None);
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //! and runs one `select!` loop over socket receives, the agent's next deadline and commands
 //! from the handle. After every input it drains the agent's transmits and events.
 //!
+//! TURN servers reached over TCP or TLS get one stream per (base, server), each owned by a
+//! small task of its own; their bytes come back to the loop through a channel.
+//!
 //! Everything here is plumbing: what to send, when, and what it means is the agent's.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use floe_ice::{
     AgentConfig, IceAgent, IceConnectionState, IceEvent, TransportPolicy, TurnServerConfig,
@@ -14,10 +19,11 @@ use floe_sdp::{
     AnswerBuilder, Fingerprint, IceCandidateInit, OfferBuilder, SdpType, SessionDescription,
     SessionDescriptionInit, Setup,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Configuration, IceTransportPolicy};
+use crate::config::{Configuration, IceTransportPolicy, TurnUrlTransport};
 use crate::convert::{from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate};
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
@@ -96,15 +102,37 @@ pub(crate) async fn spawn(
         }
     }
     let mut turn_servers = Vec::new();
+    let mut turn_streams = HashMap::new();
+    let mut tls_config = None;
     for (url, username, password) in config.turn_urls() {
+        let kind = url.turn_transport().unwrap_or(TurnUrlTransport::Udp);
+        let tls = match kind {
+            TurnUrlTransport::Tls => {
+                if tls_config.is_none() {
+                    let mut roots = Vec::new();
+                    for file in &config.tls_ca_files {
+                        roots.extend(crate::tls::read_pem_roots(file)?);
+                    }
+                    tls_config = Some(crate::tls::client_config(&roots)?);
+                }
+                tls_config.clone().map(|c| (url.host.clone(), c))
+            }
+            TurnUrlTransport::Udp | TurnUrlTransport::Tcp => None,
+        };
         let resolved = tokio::net::lookup_host((url.host.as_str(), url.port))
             .await
             .map_err(|e| Error::InvalidConfiguration(format!("cannot resolve {url}: {e}")))?;
         for addr in resolved {
             if locals.iter().any(|l| l.is_ipv4() == addr.is_ipv4()) {
+                let transport = if kind == TurnUrlTransport::Udp {
+                    floe_ice::TurnTransport::Udp
+                } else {
+                    turn_streams.insert(addr, tls.clone());
+                    floe_ice::TurnTransport::Stream
+                };
                 turn_servers.push(TurnServerConfig {
                     server: addr,
-                    transport: Default::default(),
+                    transport,
                     username: username.to_owned(),
                     password: password.to_owned(),
                 });
@@ -121,6 +149,9 @@ pub(crate) async fn spawn(
         config,
         stun_servers,
         turn_servers,
+        turn_streams,
+        links: HashMap::new(),
+        link_events: mpsc::unbounded_channel(),
         sockets,
         locals: locals.clone(),
         agent: None,
@@ -148,7 +179,74 @@ pub(crate) async fn spawn(
 enum Input {
     Command(Option<Command>),
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Stream(LinkEvent),
     Timeout,
+}
+
+/// TLS parameters of a `turns:` server: the name its certificate must carry, and the config.
+type TlsTarget = Option<(String, Arc<rustls::ClientConfig>)>;
+
+/// What a TURN stream task reports: bytes read, or the end of the stream.
+struct LinkEvent {
+    base: SocketAddr,
+    server: SocketAddr,
+    /// `None`: the stream closed or could not be opened.
+    bytes: Option<Vec<u8>>,
+}
+
+/// Framed messages waiting for a TURN stream before the newest are dropped.
+const LINK_QUEUE: usize = 256;
+/// How long opening a TURN stream (TCP, and the TLS handshake) may take.
+const LINK_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Owns one stream to a TURN server: connects from `base`'s IP, writes what `outgoing`
+/// carries, and reports what it reads, then the end.
+async fn run_link(
+    base: SocketAddr,
+    server: SocketAddr,
+    tls: TlsTarget,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::UnboundedSender<LinkEvent>,
+) {
+    let tls = tls
+        .as_ref()
+        .map(|(name, config)| (name.as_str(), config.clone()));
+    let connect = crate::turn_stream::connect(server, Some(base.ip()), tls);
+    if let Ok(Ok(stream)) = tokio::time::timeout(LINK_CONNECT_TIMEOUT, connect).await {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let read = async {
+            let mut buf = vec![0u8; 16 * 1024];
+            while let Ok(n @ 1..) = reader.read(&mut buf).await {
+                let bytes = Some(buf[..n].to_vec());
+                if events
+                    .send(LinkEvent {
+                        base,
+                        server,
+                        bytes,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        };
+        let write = async {
+            while let Some(bytes) = outgoing.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            () = read => {}
+            () = write => {}
+        }
+    }
+    let _ = events.send(LinkEvent {
+        base,
+        server,
+        bytes: None,
+    });
 }
 
 struct Driver {
@@ -156,6 +254,14 @@ struct Driver {
     seed: u64,
     stun_servers: Vec<SocketAddr>,
     turn_servers: Vec<TurnServerConfig>,
+    /// TURN servers reached over a stream, with their TLS parameters (`None`: plain TCP).
+    turn_streams: HashMap<SocketAddr, TlsTarget>,
+    /// The open streams, by (base, server): the sending half of each task's queue.
+    links: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    link_events: (
+        mpsc::UnboundedSender<LinkEvent>,
+        mpsc::UnboundedReceiver<LinkEvent>,
+    ),
     sockets: Vec<UdpSocket>,
     /// `locals[i]` is the bound address of `sockets[i]`: the agent's base.
     locals: Vec<SocketAddr>,
@@ -198,6 +304,7 @@ impl Driver {
             let input = tokio::select! {
                 cmd = commands.recv() => Input::Command(cmd),
                 (i, res) = recv_any(&self.sockets, &mut recv_buf, rotate) => Input::Datagram(i, res),
+                Some(e) = self.link_events.1.recv() => Input::Stream(e),
                 () = sleep => Input::Timeout,
             };
             match input {
@@ -209,6 +316,7 @@ impl Driver {
                 }
                 // ICMP errors surface on some platforms as receive errors: not fatal for UDP.
                 Input::Datagram(_, Err(_)) => rotate = rotate.wrapping_add(1),
+                Input::Stream(e) => self.on_stream(e),
                 Input::Timeout => {
                     if let Some(agent) = &mut self.agent {
                         agent.handle_timeout(Instant::now());
@@ -231,17 +339,61 @@ impl Driver {
         }
     }
 
+    fn on_stream(&mut self, e: LinkEvent) {
+        let Some(agent) = &mut self.agent else { return };
+        let now = Instant::now();
+        let ok = match &e.bytes {
+            Some(bytes) => agent
+                .handle_stream_data(now, e.base, e.server, bytes)
+                .is_ok(),
+            None => {
+                agent.handle_stream_closed(now, e.base, e.server);
+                false
+            }
+        };
+        if !ok {
+            // Dropping the queue's sender ends the task, which closes the stream.
+            self.links.remove(&(e.base, e.server));
+        }
+        while let Some(data) = agent.poll_stream_data() {
+            let _ = self.data.try_send(data);
+        }
+    }
+
+    /// Sends `len` bytes of `send_buf` from `source` to `destination`: on the UDP socket bound
+    /// at `source`, or on the stream to a TURN server reached over TCP or TLS (opened on first
+    /// use). False when no socket matches.
+    async fn transmit(&mut self, source: SocketAddr, destination: SocketAddr, len: usize) -> bool {
+        let bytes = &self.send_buf[..len];
+        if let Some(tls) = self.turn_streams.get(&destination) {
+            let link = self.links.entry((source, destination)).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(LINK_QUEUE);
+                let events = self.link_events.0.clone();
+                tokio::spawn(run_link(source, destination, tls.clone(), rx, events));
+                tx
+            });
+            // A full queue loses the message, as a full socket buffer would.
+            let _ = link.try_send(bytes.to_vec());
+            return true;
+        }
+        let Some(i) = self.locals.iter().position(|l| *l == source) else {
+            return false;
+        };
+        // A failed send is a lost datagram; the agent retransmits or gives up.
+        let _ = self.sockets[i].send_to(bytes, destination).await;
+        true
+    }
+
     /// Sends what the agent queued and forwards its events.
     async fn flush(&mut self) {
-        let Some(agent) = &mut self.agent else { return };
-        while let Some(t) = agent.poll_transmit(&mut self.send_buf) {
-            if let Some(i) = self.locals.iter().position(|l| *l == t.source) {
-                // A failed send is a lost datagram; the agent retransmits or gives up.
-                let _ = self.sockets[i]
-                    .send_to(&self.send_buf[..t.len], t.destination)
-                    .await;
-            }
+        loop {
+            let Some(agent) = &mut self.agent else { return };
+            let Some(t) = agent.poll_transmit(&mut self.send_buf) else {
+                break;
+            };
+            self.transmit(t.source, t.destination, t.len).await;
         }
+        let Some(agent) = &mut self.agent else { return };
         let mut events = Vec::new();
         while let Some(e) = agent.poll_event() {
             events.push(e);
@@ -555,14 +707,9 @@ impl Driver {
             .as_mut()
             .ok_or(Error::Ice(floe_ice::IceError::NotConnected))?;
         let t = agent.send(payload, &mut self.send_buf)?;
-        let i = self
-            .locals
-            .iter()
-            .position(|l| *l == t.source)
-            .ok_or(Error::Ice(floe_ice::IceError::NotConnected))?;
-        self.sockets[i]
-            .send_to(&self.send_buf[..t.len], t.destination)
-            .await?;
+        if !self.transmit(t.source, t.destination, t.len).await {
+            return Err(Error::Ice(floe_ice::IceError::NotConnected));
+        }
         Ok(())
     }
 

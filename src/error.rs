@@ -31,6 +31,11 @@ pub enum Error {
     ConnectionFailed,
     /// Something did not happen in time.
     Timeout(String),
+    /// A TURN server could not be reached, refused the request or lost the allocation (the
+    /// message names the server).
+    Turn(String),
+    /// A TLS connection could not be set up (certificates, handshake).
+    Tls(String),
 }
 
 impl fmt::Display for Error {
@@ -48,6 +53,8 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the peer connection is closed"),
             Error::ConnectionFailed => f.write_str("ICE failed: no candidate pair works"),
             Error::Timeout(s) => write!(f, "timed out {s}"),
+            Error::Turn(s) => f.write_str(s),
+            Error::Tls(s) => write!(f, "TLS: {s}"),
         }
     }
 }

@@ -15,6 +15,9 @@
 //!   local addresses to bind.
 //! - [`signaling`]: a WebSocket relay server with one room per URL path, and its client.
 //! - [`stun_tools`]: a STUN Binding server on UDP sockets, and a one-shot Binding query.
+//! - [`turn_tools`]: a TURN allocation over UDP, TCP or TLS, a datagram relayed to a peer and
+//!   back, and the deallocation.
+//! - [`turn_server`]: floe-turn's TURN server on UDP sockets, one relay socket per allocation.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -22,13 +25,21 @@ pub mod config;
 pub mod convert;
 mod driver;
 mod error;
+#[allow(dead_code)] // wired into the driver next
+mod mdns;
 mod net;
 mod peer;
 pub mod signaling;
 pub mod stats;
 pub mod stun_tools;
+mod tls;
+pub mod turn_server;
+mod turn_stream;
+pub mod turn_tools;
 
-pub use config::{BindConfig, Configuration, IceServer, IceServerUrl, IceTransportPolicy};
+pub use config::{
+    BindConfig, Configuration, IceServer, IceServerUrl, IceTransportPolicy, TurnUrlTransport,
+};
 pub use error::{Error, Result};
 pub use peer::{EventKind, PeerConnection, PeerConnectionState, PeerEvent, SignalingState, Status};
 pub use stats::StatsReport;

@@ -25,8 +25,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Two peers, a STUN server and a signaling server in one process, on loopback: prints the
-    /// event timeline of a call and the time from offer to connected.
+    /// Two peers, STUN and TURN servers and a signaling server in one process, on loopback:
+    /// prints the event timeline of a call and the time from offer to connected.
     Demo,
     /// A WebSocket signaling server: every text message goes to the other members of the room
     /// named by the URL path.
@@ -54,6 +54,10 @@ enum Command {
         #[arg(long)]
         nat: bool,
     },
+    /// Allocate a relayed address on a TURN server over UDP, TCP or TLS; print the relayed and
+    /// mapped addresses and the lifetime; with --peer and --send, relay a message to the peer
+    /// and wait for its answer; deallocate.
+    Turn(TurnCommand),
     /// A STUN Binding server (RFC 8489; RFC 5780 with --alternate).
     StunServer {
         /// Primary address to listen on.
@@ -62,6 +66,29 @@ enum Command {
         /// Alternate address (another IP and port) for NAT behaviour discovery (RFC 5780).
         #[arg(long)]
         alternate: Option<SocketAddr>,
+    },
+    /// A TURN server (RFC 8656 over UDP, long-term credentials, one relay port per allocation).
+    TurnServer {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3478")]
+        listen: SocketAddr,
+        /// IP to relay from (default: the listening IP).
+        #[arg(long)]
+        relay_ip: Option<IpAddr>,
+        /// A user, `NAME:PASSWORD` (repeatable).
+        #[arg(
+            long = "user",
+            value_name = "NAME:PASSWORD",
+            required = true,
+            value_parser = user_password
+        )]
+        users: Vec<(String, String)>,
+        /// REALM of the long-term credentials.
+        #[arg(long, default_value = "floe")]
+        realm: String,
+        /// At most this many allocations at once.
+        #[arg(long, default_value_t = floe::turn_server::DEFAULT_MAX_ALLOCATIONS)]
+        max_allocations: usize,
     },
 }
 
@@ -72,9 +99,13 @@ struct PeerCommand {
     /// STUN server for server-reflexive candidates, `stun:HOST[:PORT]` (repeatable).
     #[arg(long)]
     stun: Vec<String>,
-    /// TURN server for relayed candidates, `turn:HOST[:PORT]` over UDP (repeatable).
+    /// TURN server for relayed candidates (repeatable): `turn:HOST[:PORT]` over UDP,
+    /// `turn:HOST[:PORT]?transport=tcp` over TCP, `turns:HOST[:PORT]` over TLS.
     #[arg(long)]
     turn: Vec<String>,
+    /// PEM file of a CA to trust for `turns:` servers, besides the system's (repeatable).
+    #[arg(long)]
+    ca: Vec<std::path::PathBuf>,
     /// TURN user name.
     #[arg(long, default_value = "")]
     user: String,
@@ -105,6 +136,14 @@ struct PeerCommand {
     no_trickle: bool,
 }
 
+/// `--user NAME:PASSWORD` (the password may contain colons).
+fn user_password(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, pass)) if !user.is_empty() => Ok((user.to_owned(), pass.to_owned())),
+        _ => Err("expected NAME:PASSWORD".into()),
+    }
+}
+
 fn seconds(s: f64) -> Result<Duration, floe::Error> {
     Duration::try_from_secs_f64(s)
         .map_err(|_| floe::Error::InvalidConfiguration(format!("bad timeout {s}")))
@@ -125,6 +164,61 @@ impl PeerCommand {
             echo: self.echo,
             timeout: seconds(self.timeout)?,
             no_trickle: self.no_trickle,
+            ca: self.ca,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct TurnCommand {
+    /// The server: `HOST[:PORT]`, `turn:HOST[:PORT][?transport=tcp]` or `turns:HOST[:PORT]`.
+    server: String,
+    /// TURN user name.
+    #[arg(long)]
+    user: String,
+    /// TURN password.
+    #[arg(long)]
+    pass: String,
+    /// udp, tcp or tls (default: from the URL, else udp).
+    #[arg(long)]
+    transport: Option<floe::turn_tools::TurnTransport>,
+    /// A peer to relay --send to through the allocation, e.g. a UDP echo server.
+    #[arg(long, requires = "send")]
+    peer: Option<SocketAddr>,
+    /// Text to relay to --peer; its answer is printed with the round-trip time.
+    #[arg(long, requires = "peer")]
+    send: Option<String>,
+    /// Relay through a channel (ChannelBind, ChannelData) instead of Send/Data indications.
+    #[arg(long, requires = "peer")]
+    channel: bool,
+    /// Local IP address to send from.
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Give up on a step (allocate, relay, deallocate) after this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+    /// TLS: a PEM file of root certificates to trust besides the system's (repeatable).
+    #[arg(long)]
+    ca: Vec<std::path::PathBuf>,
+    /// TLS: the name the server certificate must be valid for (default: the server's host).
+    #[arg(long)]
+    server_name: Option<String>,
+}
+
+impl TurnCommand {
+    fn into_args(self) -> Result<cli::tools::TurnArgs, floe::Error> {
+        Ok(cli::tools::TurnArgs {
+            server: self.server,
+            transport: self.transport,
+            user: self.user,
+            pass: self.pass,
+            peer: self.peer,
+            send: self.send,
+            channel: self.channel,
+            bind: self.bind,
+            timeout: seconds(self.timeout)?,
+            ca: self.ca,
+            server_name: self.server_name,
         })
     }
 }
@@ -149,8 +243,23 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
                 cli::tools::stun(&server, bind, timeout, tl).await
             }
         }
+        Command::Turn(t) => cli::tools::turn(t.into_args()?, tl).await,
         Command::StunServer { listen, alternate } => {
             cli::tools::stun_server(listen, alternate, tl).await
+        }
+        Command::TurnServer {
+            listen,
+            relay_ip,
+            users,
+            realm,
+            max_allocations,
+        } => {
+            let config = floe::turn_server::TurnServerConfig {
+                relay_ip,
+                max_allocations,
+                ..floe::turn_server::TurnServerConfig::new(listen, &realm, users)
+            };
+            cli::tools::turn_server(config, tl).await
         }
     }
 }

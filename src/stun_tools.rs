@@ -1,7 +1,7 @@
 //! STUN on real sockets: the floe-stun [`BindingServer`] on UDP, and a one-shot Binding query
 //! driven by [`ClientTransactions`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
@@ -18,8 +18,8 @@ use crate::convert::random_u64;
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
 
-/// SOFTWARE sent by floe's server and client.
-const SOFTWARE: &str = concat!("floe ", env!("CARGO_PKG_VERSION"));
+/// SOFTWARE sent by floe's servers and clients (STUN and TURN).
+pub(crate) const SOFTWARE: &str = concat!("floe ", env!("CARGO_PKG_VERSION"));
 
 /// A STUN Binding server on UDP sockets.
 #[derive(Debug)]
@@ -224,6 +224,16 @@ pub async fn binding_request(
             }
         }
     }
+}
+
+/// Resolves a server's `host` (name or IP literal) to its first address of `bind`'s family
+/// (any family without `bind`), so the request can leave from `bind`.
+pub async fn resolve_server(host: &str, port: u16, bind: Option<IpAddr>) -> Result<SocketAddr> {
+    let found = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Error::InvalidConfiguration(format!("cannot resolve {host}: {e}")))?
+        .find(|a| bind.map_or(true, |b| b.is_ipv4() == a.is_ipv4()));
+    found.ok_or_else(|| Error::InvalidConfiguration(format!("no usable address for {host}")))
 }
 
 /// Finds a port free on both the primary IP and the alternate IP, returning the alternate

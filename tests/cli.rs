@@ -77,6 +77,16 @@ fn demo_connects_and_exits_zero() {
     ] {
         assert!(stdout.contains(event), "{event} missing:\n{stdout}");
     }
+    // The embedded TURN server gives each peer a relayed candidate; the host pair still wins.
+    for peer in ["caller", "callee"] {
+        assert!(
+            stdout.lines().any(|l| l.contains(peer)
+                && l.contains("icecandidate")
+                && l.contains(" typ relay ")),
+            "no relay candidate from the {peer}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("selected pair (caller): host "), "{stdout}");
 }
 
 #[test]
@@ -111,6 +121,13 @@ fn demo_json_is_one_object_per_line() {
             "{peer}: null candidate last:\n{stdout}"
         );
         assert!(!gathered.is_empty(), "{peer}: no candidates");
+        assert!(
+            gathered.iter().any(|c| c["candidate"]
+                .as_str()
+                .unwrap_or("")
+                .contains(" typ relay ")),
+            "{peer}: no relay candidate from the embedded TURN server:\n{stdout}"
+        );
         for c in gathered {
             let line = c["candidate"].as_str().expect("candidate string");
             assert!(line.parse::<floe::sdp::Candidate>().is_ok(), "{line}");

@@ -5,10 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe::ice::{IceConnectionState, IceGatheringState};
+use floe::sdp::CandidateType;
 use floe::signaling::{SignalMessage, SignalingChannel, SignalingServer};
 use floe::stun_tools::{binding_request, StunServer};
+use floe::turn_server::{TurnServer, TurnServerConfig};
 use floe::{
-    BindConfig, Configuration, Error, IceServer, PeerConnection, PeerConnectionState, PeerEvent,
+    BindConfig, Configuration, Error, IceServer, IceTransportPolicy, PeerConnection,
+    PeerConnectionState, PeerEvent,
 };
 use tokio::time::timeout;
 
@@ -195,6 +198,68 @@ async fn with_the_embedded_stun_server() {
     };
     timeout(LIMIT, call(config)).await.expect("call timed out");
     stun.abort();
+}
+
+/// Both peers relay-only (iceTransportPolicy "relay") through floe's own TURN server: only relay
+/// candidates, the selected pair relay to relay, and data both ways through the relays.
+#[tokio::test]
+async fn relay_only_through_the_floe_turn_server() {
+    let turn = TurnServer::bind(TurnServerConfig::new(
+        loopback(),
+        "floe.test",
+        [("alice", "secret")],
+    ))
+    .await
+    .unwrap()
+    .spawn();
+    let config = Configuration {
+        ice_servers: vec![IceServer {
+            username: Some("alice".into()),
+            credential: Some("secret".into()),
+            ..IceServer::new([turn.url()]).unwrap()
+        }],
+        ice_transport_policy: IceTransportPolicy::Relay,
+        bind: BindConfig::loopback(),
+        ..Configuration::default()
+    };
+    let run = async {
+        let server = SignalingServer::bind(loopback()).await.unwrap();
+        let url = format!("ws://{}/relay", server.local_addr().unwrap());
+        let server = server.spawn();
+        let callee_channel = SignalingChannel::connect(&url).await.unwrap();
+        let caller_channel = SignalingChannel::connect(&url).await.unwrap();
+        let caller = PeerConnection::new(config.clone()).await.unwrap();
+        let callee = PeerConnection::new(config).await.unwrap();
+        let (caller_events, callee_events) = tokio::join!(
+            negotiate(&caller, caller_channel, true),
+            negotiate(&callee, callee_channel, false)
+        );
+        for events in [&caller_events, &callee_events] {
+            check_order(events);
+            for e in events {
+                match e {
+                    PeerEvent::IceCandidate(Some(c)) => {
+                        assert!(c.candidate.contains(" typ relay"), "{c:?}");
+                    }
+                    PeerEvent::SelectedCandidatePairChange { local, remote } => {
+                        assert_eq!(local.typ, CandidateType::Relay, "{local}");
+                        assert_eq!(remote.typ, CandidateType::Relay, "{remote}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for i in 0..3u8 {
+            caller.send(&[b'p', i]).await.unwrap();
+            assert_eq!(callee.recv().await.unwrap(), [b'p', i]);
+            callee.send(&[b'q', i]).await.unwrap();
+            assert_eq!(caller.recv().await.unwrap(), [b'q', i]);
+        }
+        caller.close().await.unwrap();
+        callee.close().await.unwrap();
+        server.abort();
+    };
+    timeout(LIMIT, run).await.expect("relayed call timed out");
 }
 
 #[tokio::test]

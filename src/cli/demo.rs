@@ -1,11 +1,13 @@
-//! `floe demo`: an embedded STUN server, the signaling server and two peers in one process,
-//! signaling through the WebSocket relay exactly as two browsers running the sample code would.
+//! `floe demo`: embedded STUN and TURN servers, the signaling server and two peers in one
+//! process, signaling through the WebSocket relay exactly as two browsers running the sample code
+//! would. Both peers gather relayed candidates through the TURN server too; the host pair wins.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe::signaling::{SignalingChannel, SignalingServer};
 use floe::stun_tools::StunServer;
+use floe::turn_server::{TurnServer, TurnServerConfig};
 use floe::{BindConfig, Configuration, Error, IceServer, Result};
 use serde_json::json;
 
@@ -25,16 +27,35 @@ pub async fn run(json: bool) -> Result<()> {
     let stun = StunServer::bind(loopback, None).await?;
     let stun_addr = stun.local_addresses()[0];
     let stun_task = stun.spawn();
+    // One user with a password made up for this run.
+    let turn_pass = format!("{:016x}", floe::convert::random_u64());
+    let turn_config = TurnServerConfig::new(loopback, "floe-demo", [("demo", turn_pass.as_str())]);
+    let turn = TurnServer::bind(turn_config).await?.spawn();
     let signaling = SignalingServer::bind(loopback).await?;
     let url = format!("ws://{}/demo", signaling.local_addr()?);
     let signaling_task = signaling.spawn();
     tl.info(
-        &format!("STUN server on {stun_addr}, signaling server on {url}"),
-        json!({ "event": "servers", "stun": stun_addr.to_string(), "signaling": url }),
+        &format!(
+            "STUN server on {stun_addr}, TURN server on {}, signaling server on {url}",
+            turn.local_addr()
+        ),
+        json!({
+            "event": "servers",
+            "stun": stun_addr.to_string(),
+            "turn": turn.local_addr().to_string(),
+            "signaling": url,
+        }),
     );
 
     let config = Configuration {
-        ice_servers: vec![IceServer::new([format!("stun:{stun_addr}")])?],
+        ice_servers: vec![
+            IceServer::new([format!("stun:{stun_addr}")])?,
+            IceServer {
+                username: Some("demo".into()),
+                credential: Some(turn_pass),
+                ..IceServer::new([turn.url()])?
+            },
+        ],
         bind: BindConfig::loopback(),
         ..Configuration::default()
     };
@@ -69,6 +90,7 @@ pub async fn run(json: bool) -> Result<()> {
     }
     let callee = callee.await;
     stun_task.abort();
+    turn.abort();
     signaling_task.abort();
     // The callee's own failure (not the abort above) explains a caller timeout: show it.
     let callee = match callee {

@@ -1,6 +1,7 @@
-//! `floe signal`, `floe stun`, `floe stun-server`, `floe call` and `floe answer`.
+//! `floe signal`, `floe stun`, `floe stun-server`, `floe turn`, `floe call` and `floe answer`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use floe::convert::random_u64;
@@ -12,7 +13,8 @@ use floe::stun::{
     Class, ClientTransactions, Message, MessageType, MessageWriter, TransactionConfig,
     TransactionId,
 };
-use floe::stun_tools::{binding_request, StunServer};
+use floe::stun_tools::{binding_request, resolve_server, StunServer};
+use floe::turn_tools::{TurnOptions, TurnSession, TurnTarget, TurnTransport};
 use floe::{BindConfig, Configuration, Error, IceServer, IceTransportPolicy, Result};
 use serde_json::json;
 
@@ -46,6 +48,26 @@ pub async fn stun_server(
     tl.info(
         &format!("STUN server listening on {}", addrs.join(", ")),
         json!({ "event": "listening", "addresses": addrs }),
+    );
+    server.run().await;
+    Ok(())
+}
+
+/// `floe turn-server --listen ADDR --user U:P [--relay-ip IP] [--realm R]`: a TURN server
+/// (UDP, long-term credentials) until killed.
+pub async fn turn_server(config: floe::turn_server::TurnServerConfig, tl: Timeline) -> Result<()> {
+    let realm = config.realm.clone();
+    let server = floe::turn_server::TurnServer::bind(config).await?;
+    let addr = server.local_addr();
+    let relay_ip = server.relay_ip();
+    tl.info(
+        &format!("TURN server listening on {addr} (realm {realm:?}, relaying from {relay_ip})"),
+        json!({
+            "event": "listening",
+            "addresses": [addr.to_string()],
+            "realm": realm,
+            "relay_ip": relay_ip.to_string(),
+        }),
     );
     server.run().await;
     Ok(())
@@ -95,11 +117,113 @@ pub async fn stun(
 async fn resolve(server: &str, bind: Option<IpAddr>) -> Result<SocketAddr> {
     let target = server.strip_prefix("stun:").unwrap_or(server);
     let url: floe::IceServerUrl = format!("stun:{target}").parse()?;
-    let found = tokio::net::lookup_host((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| Error::InvalidConfiguration(format!("cannot resolve {target}: {e}")))?
-        .find(|a| bind.map_or(true, |b| b.is_ipv4() == a.is_ipv4()));
-    found.ok_or_else(|| Error::InvalidConfiguration(format!("no usable address for {target}")))
+    resolve_server(&url.host, url.port, bind).await
+}
+
+/// Options of `floe turn`.
+#[derive(Clone, Debug)]
+pub struct TurnArgs {
+    /// `HOST[:PORT]`, `turn:HOST[:PORT][?transport=udp|tcp]` or `turns:HOST[:PORT]`.
+    pub server: String,
+    /// `--transport`; must agree with a URL.
+    pub transport: Option<TurnTransport>,
+    /// TURN user name.
+    pub user: String,
+    /// TURN password.
+    pub pass: String,
+    /// Peer to relay `send` to, and wait for an answer from.
+    pub peer: Option<SocketAddr>,
+    /// Text to relay to `peer`.
+    pub send: Option<String>,
+    /// Bind a channel (ChannelData) instead of Send indications.
+    pub channel: bool,
+    /// Local IP address to send from.
+    pub bind: Option<IpAddr>,
+    /// Per step: allocate, relay, deallocate.
+    pub timeout: Duration,
+    /// Extra trusted root certificates (PEM files) for TLS.
+    pub ca: Vec<PathBuf>,
+    /// Name the TLS certificate must be valid for; default: the host of the server argument.
+    pub server_name: Option<String>,
+}
+
+/// `floe turn HOST:PORT --user U --pass P`: allocates, prints the relayed and mapped addresses
+/// and the lifetime; with `--peer ADDR --send TEXT` relays TEXT to the peer and prints its
+/// answer with the RTT; deallocates.
+pub async fn turn(args: TurnArgs, tl: Timeline) -> Result<()> {
+    let target = TurnTarget::parse(&args.server, args.transport)?;
+    let server = target.resolve(args.bind).await?;
+    let opts = TurnOptions {
+        bind: args.bind,
+        server_name: args.server_name.or(Some(target.host)),
+        ca_files: args.ca,
+        timeout: args.timeout,
+        ..TurnOptions::new(server, target.transport, &args.user, &args.pass)
+    };
+    let mut session = TurnSession::allocate(&opts).await?;
+    let a = session.info().clone();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let relayed: Vec<String> = a.relayed.iter().map(|r| r.to_string()).collect();
+    let mapped = a.mapped.map(|m| m.to_string());
+    tl.info(
+        &format!(
+            "relayed address {}, mapped address {}, lifetime {} s ({} from {} to {}, allocated in {:.3} ms)",
+            relayed.join(" "),
+            mapped.as_deref().unwrap_or("none"),
+            a.lifetime.as_secs(),
+            a.transport,
+            a.local,
+            a.server,
+            ms(a.allocate_time),
+        ),
+        json!({
+            "event": "allocated",
+            "server": a.server.to_string(),
+            "transport": a.transport.as_str(),
+            "local": a.local.to_string(),
+            "relayed": relayed.first(),
+            "mapped": mapped,
+            "lifetime_s": a.lifetime.as_secs(),
+            "connect_ms": ms(a.connect_time),
+            "allocate_ms": ms(a.allocate_time),
+        }),
+    );
+    if let (Some(peer), Some(text)) = (args.peer, &args.send) {
+        let reply = match session.echo(peer, text.as_bytes(), args.channel).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Free the allocation anyway; the first error is the one to report.
+                let _ = session.close().await;
+                return Err(e);
+            }
+        };
+        let data = String::from_utf8_lossy(&reply.data);
+        let via = reply
+            .channel
+            .map_or("Send/Data indications".to_owned(), |c| {
+                format!("channel {c:#06x}")
+            });
+        tl.info(
+            &format!(
+                "reply {data:?} from {} via {via}, rtt {:.3} ms",
+                reply.peer,
+                ms(reply.rtt)
+            ),
+            json!({
+                "event": "reply",
+                "peer": reply.peer.to_string(),
+                "data": data,
+                "rtt_ms": ms(reply.rtt),
+                "channel": reply.channel,
+            }),
+        );
+    }
+    session.close().await?;
+    tl.info(
+        &format!("deallocated on {}", a.server),
+        json!({ "event": "deallocated", "server": a.server.to_string() }),
+    );
+    Ok(())
 }
 
 /// A success response to one NAT discovery request.
@@ -367,6 +491,8 @@ pub struct PeerArgs {
     pub timeout: Duration,
     /// Send the description after gathering instead of trickling candidates.
     pub no_trickle: bool,
+    /// Extra CAs for `turns:` servers.
+    pub ca: Vec<std::path::PathBuf>,
 }
 
 /// `floe call URL` / `floe answer URL`.
@@ -416,6 +542,7 @@ pub async fn peer(role: Role, args: PeerArgs, tl: Timeline) -> Result<()> {
             include_loopback: args.include_loopback,
             ipv4_only: false,
         },
+        tls_ca_files: args.ca.clone(),
         ..Configuration::default()
     };
     let name = match role {

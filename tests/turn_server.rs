@@ -1,0 +1,269 @@
+//! `floe turn-server` against coturn's own TURN client, `turnutils_uclient`, on loopback: relaying
+//! to coturn's `turnutils_peer` (an echo peer), and client to client through two allocations;
+//! a wrong password is refused. Plus the command's own errors.
+//!
+//! `turnutils_uclient` runs with `-c` (no RTCP allocation: that one asks for an EVEN-PORT
+//! reservation, which floe's server answers with 508) and `-s` (Send indications: its channel
+//! numbers are drawn from RFC 5766's 0x4000-0x7FFF, while floe follows RFC 8656's 0x4000-0x4FFF
+//! and refuses the others with 400). Channels are covered by the relay-only call in
+//! `tests/peers.rs`.
+//!
+//! Without coturn installed the tests print that they skipped, except in CI (`CI` set), where
+//! they fail.
+
+mod coturn;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use coturn::{coturn_installed, free_port, run, text, Guard, FLOE};
+
+/// True when coturn's test clients are installed too (see [`coturn_installed`]).
+fn uclient_installed() -> bool {
+    if !coturn_installed() {
+        return false;
+    }
+    let found = ["turnutils_uclient", "turnutils_peer"].iter().all(|p| {
+        Command::new(p)
+            .arg("-h")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    });
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "coturn's turnutils_uclient and turnutils_peer are not installed in CI"
+        );
+        eprintln!("SKIPPED: turnutils_uclient or turnutils_peer is not installed");
+    }
+    found
+}
+
+/// Starts `floe turn-server ARGS... --json`; returns it and its first line.
+fn floe_turn_server(args: &[&str]) -> (Guard, Value) {
+    let mut child = Command::new(FLOE)
+        .arg("turn-server")
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn floe turn-server");
+    let stdout = child.stdout.take().unwrap();
+    let guard = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
+    (guard, v)
+}
+
+/// The port `floe turn-server` reported, after checking the rest of its first line.
+fn listening_port(v: &Value) -> u16 {
+    assert_eq!(v["event"], "listening", "{v}");
+    assert_eq!(v["relay_ip"], "127.0.0.1", "{v}");
+    let addr: SocketAddr = v["addresses"][0].as_str().unwrap().parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    addr.port()
+}
+
+/// Parses `turnutils_uclient`'s summary: (messages sent, messages received, lost packets).
+fn uclient_totals(stdout: &str) -> (u64, u64, u64) {
+    let number_after = |key: &str| -> Option<u64> {
+        let line = stdout.lines().rev().find(|l| l.contains(key))?;
+        let rest = &line[line.find(key)? + key.len()..];
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let get = |key| number_after(key).unwrap_or_else(|| panic!("no {key:?} in:\n{stdout}"));
+    (
+        get("tot_send_msgs="),
+        get("tot_recv_msgs="),
+        get("Total lost packets"),
+    )
+}
+
+#[test]
+fn turnutils_uclient_through_floe_turn_server() {
+    if !uclient_installed() {
+        return;
+    }
+    let (_server, v) = floe_turn_server(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+        "--user",
+        "bob:other:with:colons",
+        "--realm",
+        "floe.test",
+    ]);
+    assert_eq!(v["realm"], "floe.test");
+    let port = listening_port(&v).to_string();
+
+    // Three clients relaying to coturn's echo peer: 3 x 10 messages out and back.
+    let peer_port = free_port(&["127.0.0.1"]);
+    let peer = Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnutils_peer");
+    let _peer = Guard(peer);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = run(
+        "turnutils_uclient",
+        &[
+            "-c",
+            "-s",
+            "-u",
+            "alice",
+            "-w",
+            "secret",
+            "-p",
+            &port,
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "10",
+            "-m",
+            "3",
+            "127.0.0.1",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}");
+    assert!(!stdout.contains("error"), "{stdout}");
+    assert_eq!(uclient_totals(&stdout), (30, 30, 0), "{stdout}");
+
+    // Client to client: two allocations send to each other's relayed address (the second user,
+    // whose password has colons in it).
+    let out = run(
+        "turnutils_uclient",
+        &[
+            "-y",
+            "-c",
+            "-s",
+            "-u",
+            "bob",
+            "-w",
+            "other:with:colons",
+            "-p",
+            &port,
+            "-n",
+            "10",
+            "-m",
+            "2",
+            "127.0.0.1",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(uclient_totals(&stdout), (20, 20, 0), "{stdout}");
+
+    // A wrong password gets no allocation.
+    let out = run(
+        "turnutils_uclient",
+        &[
+            "-c",
+            "-s",
+            "-u",
+            "alice",
+            "-w",
+            "wrong",
+            "-p",
+            &port,
+            "-e",
+            "127.0.0.1",
+            "-n",
+            "1",
+            "127.0.0.1",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("Cannot complete Allocation"), "{stdout}");
+}
+
+#[test]
+fn turn_server_usage_errors() {
+    // No user: clap refuses before anything is bound.
+    let out = run(
+        FLOE,
+        &["turn-server", "--listen", "127.0.0.1:0"],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--user"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        FLOE,
+        &[
+            "turn-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "nocolon",
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("NAME:PASSWORD"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Listening on every address needs a relay IP peers can reach: a one-line error.
+    let out = run(
+        FLOE,
+        &["turn-server", "--listen", "0.0.0.0:0", "--user", "a:b"],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("floe: error:"), "{stderr}");
+    assert!(stderr.contains("relay IP"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // A relay IP of its own; the text line names the address and the relay IP.
+    let mut child = Command::new(FLOE)
+        .args([
+            "turn-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--relay-ip",
+            "127.0.0.2",
+            "--user",
+            "a:b",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("TURN server listening on 127.0.0.1:")
+            && line.contains("relaying from 127.0.0.2"),
+        "{line}"
+    );
+}
