@@ -293,6 +293,9 @@ pub struct Configuration {
     /// PEM files of certificate authorities to trust for `turns:` servers, besides the
     /// system's roots (a private CA, a test certificate).
     pub tls_ca_files: Vec<std::path::PathBuf>,
+    /// Leave remote `.local` candidates unresolved instead of asking multicast DNS (RFC 6762)
+    /// for their addresses; the peer's checks still reach us (peer-reflexive candidates).
+    pub disable_mdns: bool,
 }
 
 impl Default for Configuration {
@@ -305,6 +308,7 @@ impl Default for Configuration {
             fingerprint: None,
             seed: None,
             tls_ca_files: Vec::new(),
+            disable_mdns: false,
         }
     }
 }

@@ -24,8 +24,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Configuration, IceTransportPolicy, TurnUrlTransport};
-use crate::convert::{from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate};
+use crate::convert::{
+    from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate, Unusable,
+};
 use crate::error::{Error, Result};
+use crate::mdns::CandidateLookups;
 use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
 use crate::peer::{EventKind, Listener, PeerConnectionState, PeerEvent, SignalingState, Status};
 use crate::stats::{self, StatsReport};
@@ -165,6 +168,8 @@ pub(crate) async fn spawn(
         pending_end_of_candidates: false,
         connection_state: PeerConnectionState::New,
         restart_pending: false,
+        lookups: None,
+        deferred_end_of_candidates: false,
         listeners: Vec::new(),
         events,
         data,
@@ -180,6 +185,7 @@ enum Input {
     Command(Option<Command>),
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
     Stream(LinkEvent),
+    Mdns(std::io::Result<(usize, SocketAddr)>),
     Timeout,
 }
 
@@ -281,6 +287,11 @@ struct Driver {
     connection_state: PeerConnectionState,
     /// `restartIce()` was called: the next offer restarts ICE.
     restart_pending: bool,
+    /// mDNS lookups of remote candidates' `.local` names, opened on the first one.
+    lookups: Option<CandidateLookups>,
+    /// The peer's end-of-candidates, held back while lookups are under way (at most the
+    /// resolver's timeout) so that no resolved candidate comes after it.
+    deferred_end_of_candidates: bool,
     listeners: Vec<(EventKind, Listener)>,
     events: mpsc::UnboundedSender<PeerEvent>,
     data: mpsc::Sender<Vec<u8>>,
@@ -291,10 +302,25 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut recv_buf = vec![0u8; MAX_DATAGRAM];
+        let mut mdns_buf = vec![0u8; 9000];
         let mut rotate = 0usize;
         while !self.closed {
             self.flush().await;
+            let lookups_due = self
+                .lookups
+                .as_ref()
+                .and_then(CandidateLookups::poll_timeout);
             let deadline = self.agent.as_ref().and_then(IceAgent::poll_timeout);
+            let deadline = match (deadline, lookups_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let mdns_recv = async {
+                match &self.lookups {
+                    Some(l) => l.recv(&mut mdns_buf).await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -305,6 +331,7 @@ impl Driver {
                 cmd = commands.recv() => Input::Command(cmd),
                 (i, res) = recv_any(&self.sockets, &mut recv_buf, rotate) => Input::Datagram(i, res),
                 Some(e) = self.link_events.1.recv() => Input::Stream(e),
+                res = mdns_recv => Input::Mdns(res),
                 () = sleep => Input::Timeout,
             };
             match input {
@@ -317,9 +344,25 @@ impl Driver {
                 // ICMP errors surface on some platforms as receive errors: not fatal for UDP.
                 Input::Datagram(_, Err(_)) => rotate = rotate.wrapping_add(1),
                 Input::Stream(e) => self.on_stream(e),
+                Input::Mdns(Ok((len, from))) => {
+                    if let Some(l) = &mut self.lookups {
+                        l.handle_datagram(Instant::now(), from, &mdns_buf[..len]);
+                    }
+                    self.add_resolved();
+                }
+                Input::Mdns(Err(_)) => {}
                 Input::Timeout => {
+                    let now = Instant::now();
+                    if let Some(l) = &mut self.lookups {
+                        if l.poll_timeout().is_some_and(|t| t <= now) {
+                            l.handle_timeout(now);
+                        }
+                    }
+                    self.add_resolved();
                     if let Some(agent) = &mut self.agent {
-                        agent.handle_timeout(Instant::now());
+                        if agent.poll_timeout().is_some_and(|t| t <= now) {
+                            agent.handle_timeout(now);
+                        }
                     }
                 }
             }
@@ -384,8 +427,74 @@ impl Driver {
         true
     }
 
+    /// Hands the candidates whose names resolved to the agent, then a deferred
+    /// end-of-candidates once no lookup is left.
+    fn add_resolved(&mut self) {
+        let Some(lookups) = &mut self.lookups else {
+            return;
+        };
+        let mut resolved = Vec::new();
+        while let Some(c) = lookups.poll_resolved() {
+            resolved.push(c);
+        }
+        let idle = !lookups.is_busy();
+        for c in resolved {
+            if let Ok(c) = from_sdp_candidate(&c) {
+                // Past the agent's limit it is dropped, like any other candidate.
+                let _ = self.add_remote(c);
+            }
+        }
+        if idle && std::mem::take(&mut self.deferred_end_of_candidates) {
+            self.add_end_of_candidates();
+        }
+    }
+
+    /// Adds a usable remote candidate now, or once the remote description is applied.
+    fn add_remote(&mut self, c: floe_ice::Candidate) -> Result<()> {
+        let ready = self.remote_description.is_some();
+        match self.agent.as_mut().filter(|_| ready) {
+            Some(agent) => agent.add_remote_candidate(Instant::now(), c)?,
+            None => self.pending_candidates.push(c),
+        }
+        Ok(())
+    }
+
+    /// The peer's end-of-candidates: applied now, or once lookups and the remote description
+    /// allow.
+    fn add_end_of_candidates(&mut self) {
+        if self.lookups.as_ref().is_some_and(CandidateLookups::is_busy) {
+            self.deferred_end_of_candidates = true;
+            return;
+        }
+        let ready = self.remote_description.is_some();
+        match self.agent.as_mut().filter(|_| ready) {
+            Some(agent) => agent.add_remote_end_of_candidates(Instant::now()),
+            None => self.pending_end_of_candidates = true,
+        }
+    }
+
+    /// Starts an mDNS lookup of a candidate's `.local` name (opening the sockets on first use).
+    fn resolve_candidate(&mut self, c: floe_sdp::Candidate) {
+        let is_local = matches!(&c.address, floe_sdp::CandidateAddress::Fqdn(n)
+            if n.to_ascii_lowercase().ends_with(".local"));
+        if !is_local || c.transport != floe_sdp::Transport::Udp || self.config.disable_mdns {
+            return;
+        }
+        if self.lookups.is_none() {
+            let ips: Vec<_> = self.locals.iter().map(SocketAddr::ip).collect();
+            // Without multicast sockets the name stays unresolved; prflx still works.
+            self.lookups = CandidateLookups::new(&ips).ok();
+        }
+        if let Some(lookups) = &mut self.lookups {
+            lookups.start(Instant::now(), c);
+        }
+    }
+
     /// Sends what the agent queued and forwards its events.
     async fn flush(&mut self) {
+        if let Some(lookups) = &mut self.lookups {
+            lookups.flush().await;
+        }
         loop {
             let Some(agent) = &mut self.agent else { return };
             let Some(t) = agent.poll_transmit(&mut self.send_buf) else {
@@ -668,34 +777,28 @@ impl Driver {
 
     fn add_candidate(&mut self, init: Option<IceCandidateInit>) -> Result<()> {
         self.check_open()?;
-        let now = Instant::now();
         let parsed = match &init {
             None => None,
             Some(i) => i
                 .parse_candidate()
                 .map_err(|e| Error::InvalidCandidate(format!("{:?}: {e}", i.candidate)))?,
         };
-        let ready = self.remote_description.is_some();
-        match (parsed, self.agent.as_mut().filter(|_| ready)) {
-            (None, Some(agent)) => agent.add_remote_end_of_candidates(now),
-            (None, None) => self.pending_end_of_candidates = true,
-            (Some(c), agent) => {
-                // A candidate of an earlier ICE generation (before a restart) is stale.
-                let current = agent.as_ref().and_then(|a| a.remote_ufrag());
-                if let (Some(theirs), Some(current)) = (init_ufrag(&init), current) {
-                    if theirs != current {
-                        return Ok(());
-                    }
-                }
-                // Unusable candidates (TCP, mDNS) are skipped without error, as in browsers.
-                let Ok(c) = from_sdp_candidate(&c) else {
-                    return Ok(());
-                };
-                match agent {
-                    Some(agent) => agent.add_remote_candidate(now, c)?,
-                    None => self.pending_candidates.push(c),
-                }
+        let Some(c) = parsed else {
+            self.add_end_of_candidates();
+            return Ok(());
+        };
+        // A candidate of an earlier ICE generation (before a restart) is stale.
+        let current = self.agent.as_ref().and_then(IceAgent::remote_ufrag);
+        if let (Some(theirs), Some(current)) = (init_ufrag(&init), current) {
+            if theirs != current {
+                return Ok(());
             }
+        }
+        match from_sdp_candidate(&c) {
+            Ok(c) => self.add_remote(c)?,
+            Err(Unusable::Fqdn(_)) => self.resolve_candidate(c),
+            // Unusable candidates (TCP, other types) are skipped without error, as in browsers.
+            Err(_) => {}
         }
         Ok(())
     }

@@ -25,7 +25,6 @@ pub mod config;
 pub mod convert;
 mod driver;
 mod error;
-#[allow(dead_code)] // wired into the driver next
 mod mdns;
 mod net;
 mod peer;

@@ -19,7 +19,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use floe_mdns::{MDNS_IPV4, MDNS_IPV6, MDNS_PORT};
+use std::time::Instant;
+
+use floe_mdns::{Event, QueryId, Resolver, ResolverConfig, MDNS_IPV4, MDNS_IPV6, MDNS_PORT};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
@@ -130,6 +132,7 @@ impl MdnsSocket {
     }
 
     /// Whether a socket listens on port 5353 for answers sent to the group.
+    #[cfg(test)]
     pub(crate) fn has_group_listener(&self) -> bool {
         self.sockets.len() > self.query_is_v6.len()
     }
@@ -281,6 +284,120 @@ fn listener_v6(indexes: &[u32]) -> Option<UdpSocket> {
         return None;
     }
     UdpSocket::from_std(s.into()).ok()
+}
+
+/// Remote candidates waiting for their `.local` name to resolve, at most this many.
+const MAX_PENDING_CANDIDATES: usize = 64;
+
+/// Resolves the mDNS names of remote candidates (`<uuid>.local`, as browsers hide their host
+/// addresses) so the agent can check toward them: a [`Resolver`] on an [`MdnsSocket`],
+/// created on the first such candidate. A name that does not resolve within the resolver's
+/// timeout is dropped; the peer-reflexive candidate its checks create still works (RFC 8445
+/// §7.3.1.3).
+pub(crate) struct CandidateLookups {
+    socket: MdnsSocket,
+    resolver: Resolver,
+    pending: Vec<(QueryId, floe_sdp::Candidate)>,
+    resolved: Vec<floe_sdp::Candidate>,
+    buf: Vec<u8>,
+}
+
+impl CandidateLookups {
+    /// Opens the sockets on the host candidates' IPs.
+    pub(crate) fn new(local_ips: &[IpAddr]) -> io::Result<Self> {
+        let socket = MdnsSocket::bind(local_ips)?;
+        let (ipv4, ipv6) = socket.families();
+        let resolver = Resolver::new(ResolverConfig {
+            ipv4,
+            ipv6,
+            ..ResolverConfig::default()
+        });
+        Ok(Self {
+            socket,
+            resolver,
+            pending: Vec::new(),
+            resolved: Vec::new(),
+            buf: vec![0; floe_mdns::MAX_QUERY_LEN.max(1500)],
+        })
+    }
+
+    /// Starts resolving `candidate`'s name. False when it cannot be (not a valid `.local`
+    /// name, or too many lookups under way): the candidate is dropped.
+    pub(crate) fn start(&mut self, now: Instant, candidate: floe_sdp::Candidate) -> bool {
+        let floe_sdp::CandidateAddress::Fqdn(name) = &candidate.address else {
+            return false;
+        };
+        if self.pending.len() >= MAX_PENDING_CANDIDATES {
+            return false;
+        }
+        match self.resolver.resolve(now, name) {
+            Ok(id) => {
+                self.pending.push((id, candidate));
+                self.collect();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// True while a lookup is under way.
+    pub(crate) fn is_busy(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The next datagram for the resolver (cancel-safe).
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.socket.recv(buf).await
+    }
+
+    /// A datagram [`CandidateLookups::recv`] returned.
+    pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.resolver.handle_datagram(now, from, bytes);
+        self.collect();
+    }
+
+    /// When [`CandidateLookups::handle_timeout`] is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.resolver.poll_timeout()
+    }
+
+    /// Retransmissions and expired lookups.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.resolver.handle_timeout(now);
+        self.collect();
+    }
+
+    /// Sends the queries the resolver has queued; a failed send is a lost query.
+    pub(crate) async fn flush(&mut self) {
+        while let Some(t) = self.resolver.poll_transmit(&mut self.buf) {
+            let _ = self.socket.send(&self.buf[..t.len], t.destination).await;
+        }
+    }
+
+    /// The next candidate whose name resolved, with the address in place of the name.
+    pub(crate) fn poll_resolved(&mut self) -> Option<floe_sdp::Candidate> {
+        self.resolved.pop()
+    }
+
+    fn collect(&mut self) {
+        while let Some(event) = self.resolver.poll_event() {
+            let (id, addresses) = match event {
+                Event::Resolved { id, addresses, .. } => (id, addresses),
+                Event::TimedOut { id, .. } => (id, Vec::new()),
+            };
+            let (done, rest): (Vec<_>, Vec<_>) =
+                self.pending.drain(..).partition(|(p, _)| *p == id);
+            self.pending = rest;
+            for (_, mut candidate) in done {
+                // One address per candidate: IPv4 first, as the host candidates usually are.
+                let ip = addresses.iter().find(|a| a.is_ipv4()).or(addresses.first());
+                if let Some(ip) = ip {
+                    candidate.address = floe_sdp::CandidateAddress::Ip(*ip);
+                    self.resolved.push(candidate);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

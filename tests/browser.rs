@@ -457,6 +457,23 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
             "{}: browser candidates {candidates:?}",
             case.name
         );
+        // floe resolved the names by multicast DNS: the browser's address is a host
+        // candidate among floe's remote candidates, not only a peer-reflexive one.
+        let stats = events
+            .iter()
+            .find(|v| v["event"] == "stats")
+            .unwrap_or_else(|| panic!("{}: no stats from floe\n{}", case.name, context()));
+        let resolved = stats["remote_candidates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|c| c.contains(&format!(" {IP} ")) && c.contains(" typ host"));
+        assert!(
+            resolved,
+            "{}: no host candidate for the browser in {stats}",
+            case.name
+        );
     }
     Measured {
         browser_ms: result["state"]["offerToIceConnectedMs"]

@@ -211,9 +211,48 @@ pub async fn run(
     if !bye {
         let _ = signaling.send(&SignalMessage::Bye).await;
     }
+    print_stats(&pc, name, &tl).await;
     pc.close().await?;
     signaling.close().await;
     Ok(out)
+}
+
+/// What `getStats()` says of the selected pair, and every remote candidate (mDNS names
+/// resolved, peer-reflexive ones learned).
+async fn print_stats(pc: &PeerConnection, name: &str, tl: &Timeline) {
+    let Ok(stats) = pc.stats().await else { return };
+    let remote: Vec<&str> = stats
+        .remote_candidates
+        .iter()
+        .map(|c| c.candidate.as_str())
+        .collect();
+    let Some(pair) = stats.selected_pair() else {
+        return;
+    };
+    let rtt_ms = pair.current_round_trip_time.map(|d| d.as_secs_f64() * 1e3);
+    tl.event(
+        name,
+        "stats",
+        &format!(
+            "pair {}: {} requests sent, {} responses received, rtt {:.2} ms, {} bytes sent, {} received; {} remote candidates",
+            pair.id,
+            pair.requests_sent,
+            pair.responses_received,
+            rtt_ms.unwrap_or(f64::NAN),
+            pair.bytes_sent,
+            pair.bytes_received,
+            remote.len()
+        ),
+        json!({
+            "pair": pair.id,
+            "requests_sent": pair.requests_sent,
+            "responses_received": pair.responses_received,
+            "rtt_ms": rtt_ms,
+            "bytes_sent": pair.bytes_sent,
+            "bytes_received": pair.bytes_received,
+            "remote_candidates": remote,
+        }),
+    );
 }
 
 /// A DTLS record (RFC 6347 §4.1): content type 20..=25, then a DTLS version (254, x). RFC 7983
