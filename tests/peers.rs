@@ -136,7 +136,16 @@ fn check_order(events: &[PeerEvent]) {
         .any(|e| matches!(e, PeerEvent::SelectedCandidatePairChange { .. })));
 }
 
-async fn call(config: Configuration) {
+/// Two peers with `config` connected through a signaling server (returned, to abort), with
+/// the events each saw, in the W3C order.
+async fn connected_pair(
+    config: Configuration,
+) -> (
+    PeerConnection,
+    PeerConnection,
+    [Vec<PeerEvent>; 2],
+    tokio::task::JoinHandle<()>,
+) {
     let server = SignalingServer::bind(loopback()).await.unwrap();
     let url = format!("ws://{}/room", server.local_addr().unwrap());
     let server = server.spawn();
@@ -150,6 +159,11 @@ async fn call(config: Configuration) {
     );
     check_order(&caller_events);
     check_order(&callee_events);
+    (caller, callee, [caller_events, callee_events], server)
+}
+
+async fn call(config: Configuration) {
+    let (caller, callee, _, server) = connected_pair(config).await;
 
     caller.send(b"ping").await.unwrap();
     assert_eq!(callee.recv().await.unwrap(), b"ping");
@@ -223,19 +237,8 @@ async fn relay_only_through_the_floe_turn_server() {
         ..Configuration::default()
     };
     let run = async {
-        let server = SignalingServer::bind(loopback()).await.unwrap();
-        let url = format!("ws://{}/relay", server.local_addr().unwrap());
-        let server = server.spawn();
-        let callee_channel = SignalingChannel::connect(&url).await.unwrap();
-        let caller_channel = SignalingChannel::connect(&url).await.unwrap();
-        let caller = PeerConnection::new(config.clone()).await.unwrap();
-        let callee = PeerConnection::new(config).await.unwrap();
-        let (caller_events, callee_events) = tokio::join!(
-            negotiate(&caller, caller_channel, true),
-            negotiate(&callee, callee_channel, false)
-        );
-        for events in [&caller_events, &callee_events] {
-            check_order(events);
+        let (caller, callee, events, server) = connected_pair(config).await;
+        for events in &events {
             for e in events {
                 match e {
                     PeerEvent::IceCandidate(Some(c)) => {

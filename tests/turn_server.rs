@@ -20,29 +20,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use coturn::{coturn_installed, free_port, run, text, Guard, FLOE};
+use coturn::{coturn_installed, free_port, programs_installed, run, text, Guard, FLOE};
 
 /// True when coturn's test clients are installed too (see [`coturn_installed`]).
 fn uclient_installed() -> bool {
-    if !coturn_installed() {
-        return false;
-    }
-    let found = ["turnutils_uclient", "turnutils_peer"].iter().all(|p| {
-        Command::new(p)
-            .arg("-h")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "coturn's turnutils_uclient and turnutils_peer are not installed in CI"
-        );
-        eprintln!("SKIPPED: turnutils_uclient or turnutils_peer is not installed");
-    }
-    found
+    coturn_installed() && programs_installed(&["turnutils_uclient", "turnutils_peer"])
 }
 
 /// Starts `floe turn-server ARGS... --json`; returns it and its first line.
@@ -92,6 +74,19 @@ fn uclient_totals(stdout: &str) -> (u64, u64, u64) {
     )
 }
 
+/// Runs `turnutils_uclient -c -s WHO... -p PORT COUNTS... 127.0.0.1` (`-c`: no EVEN-PORT
+/// reservation, `-s`: channel numbers in RFC 8656's range); returns success and the output.
+fn uclient(port: &str, who: &[&str], counts: &[&str]) -> (bool, String) {
+    let mut args = vec!["-c", "-s"];
+    args.extend_from_slice(who);
+    args.extend_from_slice(&["-p", port]);
+    args.extend_from_slice(counts);
+    args.push("127.0.0.1");
+    let out = run("turnutils_uclient", &args, Duration::from_secs(60));
+    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.success(), output)
+}
+
 #[test]
 fn turnutils_uclient_through_floe_turn_server() {
     if !uclient_installed() {
@@ -121,82 +116,33 @@ fn turnutils_uclient_through_floe_turn_server() {
         .expect("start turnutils_peer");
     let _peer = Guard(peer);
     std::thread::sleep(Duration::from_millis(200));
-    let out = run(
-        "turnutils_uclient",
-        &[
-            "-c",
-            "-s",
-            "-u",
-            "alice",
-            "-w",
-            "secret",
-            "-p",
-            &port,
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "10",
-            "-m",
-            "3",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let peer_port = peer_port.to_string();
+    let (ok, stdout) = uclient(
+        &port,
+        &["-u", "alice", "-w", "secret", "-e", "127.0.0.1"],
+        &["-r", &peer_port, "-n", "10", "-m", "3"],
     );
-    let stdout = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}");
+    assert!(ok, "{stdout}");
     assert!(!stdout.contains("error"), "{stdout}");
     assert_eq!(uclient_totals(&stdout), (30, 30, 0), "{stdout}");
 
     // Client to client: two allocations send to each other's relayed address (the second user,
     // whose password has colons in it).
-    let out = run(
-        "turnutils_uclient",
-        &[
-            "-y",
-            "-c",
-            "-s",
-            "-u",
-            "bob",
-            "-w",
-            "other:with:colons",
-            "-p",
-            &port,
-            "-n",
-            "10",
-            "-m",
-            "2",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, stdout) = uclient(
+        &port,
+        &["-y", "-u", "bob", "-w", "other:with:colons"],
+        &["-n", "10", "-m", "2"],
     );
-    let stdout = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}");
+    assert!(ok, "{stdout}");
     assert_eq!(uclient_totals(&stdout), (20, 20, 0), "{stdout}");
 
     // A wrong password gets no allocation.
-    let out = run(
-        "turnutils_uclient",
-        &[
-            "-c",
-            "-s",
-            "-u",
-            "alice",
-            "-w",
-            "wrong",
-            "-p",
-            &port,
-            "-e",
-            "127.0.0.1",
-            "-n",
-            "1",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, stdout) = uclient(
+        &port,
+        &["-u", "alice", "-w", "wrong", "-e", "127.0.0.1"],
+        &["-n", "1"],
     );
-    let stdout = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!out.status.success(), "{stdout}");
+    assert!(!ok, "{stdout}");
     assert!(stdout.contains("Cannot complete Allocation"), "{stdout}");
 }
 

@@ -65,7 +65,13 @@ pub fn floe_json(args: &[&str]) -> Value {
 
 /// True when coturn is installed; otherwise says the test is skipped, or fails under `CI`.
 pub fn coturn_installed() -> bool {
-    let found = ["turnserver", "turnutils_stunclient"].iter().all(|p| {
+    programs_installed(&["turnserver", "turnutils_stunclient"])
+}
+
+/// True when every program answers `-h`; otherwise says the test is skipped, or fails under
+/// `CI`.
+pub fn programs_installed(programs: &[&str]) -> bool {
+    let found = programs.iter().all(|p| {
         Command::new(p)
             .arg("-h")
             .stdout(Stdio::null())
@@ -76,9 +82,9 @@ pub fn coturn_installed() -> bool {
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
-            "coturn (turnserver, turnutils_stunclient) is not installed in CI"
+            "{programs:?} are not installed in CI"
         );
-        eprintln!("SKIPPED: coturn is not installed (turnserver, turnutils_stunclient)");
+        eprintln!("SKIPPED: one of {programs:?} is not installed");
     }
     found
 }
