@@ -6,9 +6,23 @@ use std::net::SocketAddr;
 use floe_ice::CandidateKind;
 use floe_sdp::{CandidateAddress, CandidateType, Transport};
 
-/// The SDP form of an agent candidate: `raddr`/`rport` carry the base of reflexive and relayed
-/// candidates (RFC 8839 §5.1).
+/// The SDP form of an agent candidate, with `raddr`/`rport` set to the candidate's base when it
+/// is not a host candidate (for local relayed candidates use [`to_sdp_candidate_related`] with
+/// `IceAgent::related_address`, which knows the mapped address).
 pub fn to_sdp_candidate(c: &floe_ice::Candidate) -> floe_sdp::Candidate {
+    to_sdp_candidate_related(c, base_as_related(c))
+}
+
+/// The base as the related address, for any candidate but a host one.
+pub fn base_as_related(c: &floe_ice::Candidate) -> Option<SocketAddr> {
+    c.base.filter(|_| c.kind != CandidateKind::Host)
+}
+
+/// The SDP form of an agent candidate with the given related address (RFC 8839 §5.1).
+pub fn to_sdp_candidate_related(
+    c: &floe_ice::Candidate,
+    related: Option<SocketAddr>,
+) -> floe_sdp::Candidate {
     let typ = match c.kind {
         CandidateKind::Host => CandidateType::Host,
         CandidateKind::ServerReflexive => CandidateType::ServerReflexive,
@@ -24,11 +38,9 @@ pub fn to_sdp_candidate(c: &floe_ice::Candidate) -> floe_sdp::Candidate {
         c.address.port(),
         typ,
     );
-    if c.kind != CandidateKind::Host {
-        if let Some(base) = c.base {
-            out.related_address = Some(CandidateAddress::Ip(base.ip()));
-            out.related_port = Some(base.port());
-        }
+    if let Some(related) = related {
+        out.related_address = Some(CandidateAddress::Ip(related.ip()));
+        out.related_port = Some(related.port());
     }
     out
 }

@@ -25,7 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Configuration, IceTransportPolicy, TurnUrlTransport};
 use crate::convert::{
-    from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate, Unusable,
+    from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate,
+    to_sdp_candidate_related, Unusable,
 };
 use crate::error::{Error, Result};
 use crate::mdns::CandidateLookups;
@@ -517,7 +518,7 @@ impl Driver {
         let out = match event {
             IceEvent::GatheringStateChange(s) => PeerEvent::IceGatheringStateChange(s),
             IceEvent::LocalCandidate(c) => PeerEvent::IceCandidate(Some(IceCandidateInit::new(
-                &to_sdp_candidate(&c),
+                &self.local_sdp_candidate(&c),
                 self.mid.as_deref(),
                 Some(self.m_line_index),
                 Some(ufrag),
@@ -534,7 +535,7 @@ impl Driver {
             }
             IceEvent::SelectedPairChange { local, remote } => {
                 PeerEvent::SelectedCandidatePairChange {
-                    local: to_sdp_candidate(&local),
+                    local: self.local_sdp_candidate(&local),
                     remote: to_sdp_candidate(&remote),
                 }
             }
@@ -542,6 +543,12 @@ impl Driver {
             IceEvent::RoleChange { .. } => return,
         };
         self.deliver(out);
+    }
+
+    /// A local candidate as signaled, its related address per RFC 8839 §5.1.
+    fn local_sdp_candidate(&self, c: &floe_ice::Candidate) -> floe_sdp::Candidate {
+        let related = self.agent.as_ref().and_then(|a| a.related_address(c));
+        to_sdp_candidate_related(c, related)
     }
 
     /// Calls the listeners of the event's kind, then queues it for `next_event`.
@@ -635,7 +642,10 @@ impl Driver {
     fn gathered(&self) -> (Vec<floe_sdp::Candidate>, bool) {
         match &self.agent {
             Some(a) => (
-                a.local_candidates().iter().map(to_sdp_candidate).collect(),
+                a.local_candidates()
+                    .iter()
+                    .map(|c| self.local_sdp_candidate(c))
+                    .collect(),
                 a.gathering_state() == floe_ice::IceGatheringState::Complete,
             ),
             None => (Vec::new(), false),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use floe_ice::{IceAgent, IceConnectionState, IceGatheringState, PairState};
 
-use crate::convert::to_sdp_candidate;
+use crate::convert::{base_as_related, to_sdp_candidate_related};
 
 /// A snapshot of a connection's ICE statistics.
 #[derive(Clone, Debug, Default)]
@@ -125,11 +125,15 @@ const fn pair_state(state: PairState) -> &'static str {
     }
 }
 
-fn candidates(list: &[floe_ice::Candidate], prefix: &str) -> Vec<CandidateStats> {
+fn candidates(
+    list: &[floe_ice::Candidate],
+    prefix: &str,
+    related: impl Fn(&floe_ice::Candidate) -> Option<std::net::SocketAddr>,
+) -> Vec<CandidateStats> {
     list.iter()
         .enumerate()
         .map(|(i, c)| {
-            let sdp = to_sdp_candidate(c);
+            let sdp = to_sdp_candidate_related(c, related(c));
             CandidateStats {
                 id: format!("{prefix}{i}"),
                 address: sdp.address.to_string(),
@@ -196,7 +200,7 @@ pub(crate) fn report(agent: Option<&IceAgent>) -> StatsReport {
     StatsReport {
         transport,
         candidate_pairs,
-        local_candidates: candidates(agent.local_candidates(), "L"),
-        remote_candidates: candidates(agent.remote_candidates(), "R"),
+        local_candidates: candidates(agent.local_candidates(), "L", |c| agent.related_address(c)),
+        remote_candidates: candidates(agent.remote_candidates(), "R", base_as_related),
     }
 }

@@ -243,6 +243,16 @@ async fn relay_only_through_the_floe_turn_server() {
                 match e {
                     PeerEvent::IceCandidate(Some(c)) => {
                         assert!(c.candidate.contains(" typ relay"), "{c:?}");
+                        // RFC 8839 §5.1: a relayed candidate's raddr/rport is the mapped
+                        // address of the allocation: on loopback, the peer's own socket.
+                        let c = c.parse_candidate().unwrap().unwrap();
+                        let related =
+                            format!("{}:{}", c.related_address.unwrap(), c.related_port.unwrap());
+                        let sockets = [caller.local_addresses(), callee.local_addresses()];
+                        assert!(
+                            sockets.concat().iter().any(|a| a.to_string() == related),
+                            "{related}"
+                        );
                     }
                     PeerEvent::SelectedCandidatePairChange { local, remote } => {
                         assert_eq!(local.typ, CandidateType::Relay, "{local}");

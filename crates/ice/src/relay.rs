@@ -157,6 +157,22 @@ impl IceAgent {
         }
     }
 
+    /// The related address of a local candidate for signaling (RFC 8839 §5.1): the base of a
+    /// reflexive candidate, the XOR-MAPPED-ADDRESS of the Allocate response of a relayed one,
+    /// none for a host candidate.
+    pub fn related_address(&self, candidate: &Candidate) -> Option<SocketAddr> {
+        match candidate.kind {
+            CandidateKind::Host => None,
+            CandidateKind::Relayed => self
+                .relays
+                .iter()
+                .find(|r| r.relayed == Some(candidate.address))
+                .and_then(|r| r.mapped)
+                .or(candidate.base),
+            CandidateKind::ServerReflexive | CandidateKind::PeerReflexive => candidate.base,
+        }
+    }
+
     /// True when `addr` is a base: a local socket or a relayed address.
     pub(crate) fn is_base(&self, addr: SocketAddr) -> bool {
         self.bases.contains(&addr) || self.relays.iter().any(|r| r.relayed == Some(addr))
