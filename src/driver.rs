@@ -155,7 +155,7 @@ pub(crate) async fn spawn(
         turn_servers,
         turn_streams,
         links: HashMap::new(),
-        link_events: mpsc::unbounded_channel(),
+        link_events: mpsc::channel(LINK_QUEUE),
         sockets,
         locals: locals.clone(),
         agent: None,
@@ -201,7 +201,8 @@ struct LinkEvent {
     bytes: Option<Vec<u8>>,
 }
 
-/// Framed messages waiting for a TURN stream before the newest are dropped.
+/// Framed messages waiting for a TURN stream before the newest are dropped; also how many
+/// chunks read from the streams may wait for the loop before reading pauses.
 const LINK_QUEUE: usize = 256;
 /// How long opening a TURN stream (TCP, and the TLS handshake) may take.
 const LINK_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,7 +214,7 @@ async fn run_link(
     server: SocketAddr,
     tls: TlsTarget,
     mut outgoing: mpsc::Receiver<Vec<u8>>,
-    events: mpsc::UnboundedSender<LinkEvent>,
+    events: mpsc::Sender<LinkEvent>,
 ) {
     let tls = tls
         .as_ref()
@@ -225,14 +226,13 @@ async fn run_link(
             let mut buf = vec![0u8; 16 * 1024];
             while let Ok(n @ 1..) = reader.read(&mut buf).await {
                 let bytes = Some(buf[..n].to_vec());
-                if events
-                    .send(LinkEvent {
-                        base,
-                        server,
-                        bytes,
-                    })
-                    .is_err()
-                {
+                // Waiting for room in the queue holds the reads back, and TCP the server.
+                let event = LinkEvent {
+                    base,
+                    server,
+                    bytes,
+                };
+                if events.send(event).await.is_err() {
                     break;
                 }
             }
@@ -249,11 +249,12 @@ async fn run_link(
             () = write => {}
         }
     }
-    let _ = events.send(LinkEvent {
+    let end = LinkEvent {
         base,
         server,
         bytes: None,
-    });
+    };
+    let _ = events.send(end).await;
 }
 
 struct Driver {
@@ -265,10 +266,7 @@ struct Driver {
     turn_streams: HashMap<SocketAddr, TlsTarget>,
     /// The open streams, by (base, server): the sending half of each task's queue.
     links: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
-    link_events: (
-        mpsc::UnboundedSender<LinkEvent>,
-        mpsc::UnboundedReceiver<LinkEvent>,
-    ),
+    link_events: (mpsc::Sender<LinkEvent>, mpsc::Receiver<LinkEvent>),
     sockets: Vec<UdpSocket>,
     /// `locals[i]` is the bound address of `sockets[i]`: the agent's base.
     locals: Vec<SocketAddr>,
