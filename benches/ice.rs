@@ -152,7 +152,9 @@ fn peer_response(request: &[u8], mapped: SocketAddr, key: &IntegrityKey, out: &m
 
 /// A controlled agent on `local` with the peer's credentials and its host candidate `remote`.
 fn controlled_agent(now: Instant, seed: u64, local: SocketAddr, remote: SocketAddr) -> IceAgent {
-    let mut agent = IceAgent::new(AgentConfig::default(), now, seed);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut agent = IceAgent::new(AgentConfig::default(), now, seed_bytes);
     agent.add_local_socket(now, local);
     agent.start_gathering(now);
     agent.set_remote_credentials(now, PEER_UFRAG, PEER_PWD);
@@ -268,7 +270,7 @@ fn full_4x4(now: Instant) -> IceAgent {
             ..AgentConfig::default()
         },
         now,
-        3,
+        [3; 32],
     );
     for i in 0..4 {
         agent.add_local_socket(now, v4(10, 0, 0, 1 + i, 5000));
@@ -306,7 +308,7 @@ fn lite(now: Instant) -> IceAgent {
             ..AgentConfig::default()
         },
         now,
-        4,
+        [4; 32],
     );
     agent.add_local_socket(now, v4(10, 0, 0, 1, 5000));
     agent.start_gathering(now);
@@ -336,7 +338,7 @@ fn memory_report() {
         size_of::<IntegrityKey>(),
         size_of::<AgentConfig>(),
     );
-    let (bare, _a) = measure(|| IceAgent::new(AgentConfig::default(), now, 1));
+    let (bare, _a) = measure(|| IceAgent::new(AgentConfig::default(), now, [1; 32]));
     println!("new (no sockets):                         {bare:>7} B");
 
     // The full agent, step by step.
@@ -348,7 +350,7 @@ fn memory_report() {
             ..AgentConfig::default()
         },
         now,
-        3,
+        [3; 32],
     ));
     steps.push(("new", live() - base));
     for i in 0..4 {
@@ -408,7 +410,7 @@ fn memory_report() {
             ..AgentConfig::default()
         },
         now,
-        4,
+        [4; 32],
     ));
     steps.push(("new (boxed)", live() - base));
     agent.add_local_socket(now, v4(10, 0, 0, 1, 5000));
@@ -439,7 +441,7 @@ fn construct(c: &mut Criterion) {
     let now = Instant::now();
     let mut group = c.benchmark_group("ice/construct");
     group.bench_function("new", |b| {
-        b.iter(|| IceAgent::new(black_box(AgentConfig::default()), now, 1))
+        b.iter(|| IceAgent::new(black_box(AgentConfig::default()), now, [1; 32]))
     });
     group.bench_function("lite", |b| b.iter(|| lite(black_box(now))));
     group.bench_function("full_4x4", |b| b.iter(|| full_4x4(black_box(now))));

@@ -288,8 +288,9 @@ pub struct Configuration {
     /// `a=fingerprint` as `(hash function, digest)`. `None`: a random placeholder, valid in
     /// syntax, since there is no DTLS yet.
     pub fingerprint: Option<(String, String)>,
-    /// Seed of the ICE agent's randomness (credentials, transaction ids); `None`: random.
-    pub seed: Option<u64>,
+    /// Seed of the ICE agent's CSPRNG (credentials, tie-breaker, transaction ids); `None`:
+    /// 32 bytes from the OS. Set it only to make a test reproducible.
+    pub seed: Option<[u8; 32]>,
     /// PEM files of certificate authorities to trust for `turns:` servers, besides the
     /// system's roots (a private CA, a test certificate).
     pub tls_ca_files: Vec<std::path::PathBuf>,

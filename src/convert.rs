@@ -86,24 +86,28 @@ pub fn from_sdp_candidate(c: &floe_sdp::Candidate) -> Result<floe_ice::Candidate
     })
 }
 
-/// 64 bits from the OS-seeded hasher: enough for seeds, session ids and transaction ids
-/// without a random-number dependency.
-pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
+/// `N` bytes from the operating system's CSPRNG (`getrandom`): the seeds of the sans-IO
+/// crates' generators, transaction ids, passwords. The one source of secrets in the driver.
+pub fn os_random<const N: usize>() -> [u8; N] {
+    use rand::TryRng;
+    let mut bytes = [0u8; N];
+    // getrandom fails only where the OS has no entropy source at all; running on with
+    // guessable secrets would be worse than stopping.
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random source failed");
+    bytes
+}
+
+/// A STUN transaction id from the OS (RFC 8489 §6: unpredictable).
+pub fn random_transaction_id() -> floe_stun::TransactionId {
+    floe_stun::TransactionId::new(os_random())
 }
 
 /// A syntactically valid `sha-256` fingerprint of random bytes. There is no DTLS yet, so the
 /// value only has to parse in a browser or another stack.
 pub fn placeholder_fingerprint() -> floe_sdp::Fingerprint {
-    let bytes: Vec<u8> = (0..4).flat_map(|_| random_u64().to_be_bytes()).collect();
+    let bytes: [u8; 32] = os_random();
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
     floe_sdp::Fingerprint::new("sha-256", hex.join(":"))
 }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Configuration, IceTransportPolicy, TurnUrlTransport};
 use crate::convert::{
-    from_sdp_candidate, placeholder_fingerprint, random_u64, to_sdp_candidate,
+    from_sdp_candidate, placeholder_fingerprint, to_sdp_candidate,
     to_sdp_candidate_related, Unusable,
 };
 use crate::error::{Error, Result};
@@ -149,7 +149,7 @@ pub(crate) async fn spawn(
         None => placeholder_fingerprint(),
     };
     let driver = Driver {
-        seed: config.seed.unwrap_or_else(random_u64),
+        seed: config.seed.unwrap_or_else(crate::convert::os_random),
         config,
         stun_servers,
         turn_servers,
@@ -259,7 +259,7 @@ async fn run_link(
 
 struct Driver {
     config: Configuration,
-    seed: u64,
+    seed: [u8; 32],
     stun_servers: Vec<SocketAddr>,
     turn_servers: Vec<TurnServerConfig>,
     /// TURN servers reached over a stream, with their TLS parameters (`None`: plain TCP).

@@ -9,12 +9,12 @@ use floe_stun::attributes::{
 };
 use floe_stun::{
     BindingServer, BindingServerConfig, ClientTransactions, Message, MessageType, MessageWriter,
-    TransactionConfig, TransactionId, TransactionOutcome,
+    TransactionConfig, TransactionOutcome,
 };
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-use crate::convert::random_u64;
+use crate::convert::random_transaction_id;
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
 
@@ -147,13 +147,11 @@ pub async fn binding_request(
     let local = socket.local_addr()?;
     let mut transactions = ClientTransactions::<()>::new(TransactionConfig::default());
     let mut request = [0u8; 128];
-    let mut id = [0u8; 12];
-    id[..8].copy_from_slice(&random_u64().to_be_bytes());
-    id[8..].copy_from_slice(&random_u64().to_be_bytes()[..4]);
+    let id = random_transaction_id();
     let mut w = MessageWriter::new(
         &mut request,
         MessageType::BINDING_REQUEST,
-        TransactionId::new(id),
+        id,
     )
     .map_err(|e| Error::Stun(e.to_string()))?;
     w.add(&Software(SOFTWARE))

@@ -33,7 +33,7 @@ use floe_turn::{AllocationId, ServerConfig, ServerEvent, Transport};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-use crate::convert::random_u64;
+use crate::convert::os_random;
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
 
@@ -130,7 +130,7 @@ impl TurnServer {
         server_config.ipv6_relays = relay_ip.is_ipv6();
         server_config.software = Some(SOFTWARE.to_owned());
         Ok(Self {
-            server: floe_turn::TurnServer::new(server_config, random_u64()),
+            server: floe_turn::TurnServer::new(server_config, os_random()),
             sockets: vec![listener],
             locals: vec![local],
             relay_ip,
@@ -341,7 +341,7 @@ mod tests {
         fn new(server: SocketAddr, user: &str, pass: &str) -> Self {
             Self {
                 socket: bind_udp(loopback()).unwrap(),
-                turn: TurnClient::new(ClientConfig::new(server, user, pass), random_u64()),
+                turn: TurnClient::new(ClientConfig::new(server, user, pass), os_random()),
             }
         }
 

@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
 use crate::config::{IceServerScheme, IceServerUrl};
-use crate::convert::random_u64;
+use crate::convert::os_random;
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, MAX_DATAGRAM};
 use crate::stun_tools::{resolve_server, SOFTWARE};
@@ -338,7 +338,7 @@ impl TurnSession {
         };
         config.software = Some(SOFTWARE.to_owned());
         let mut session = TurnSession {
-            client: TurnClient::new(config, random_u64()),
+            client: TurnClient::new(config, os_random()),
             conn,
             timeout: opts.timeout,
             info: AllocationInfo {

@@ -62,7 +62,7 @@ struct Setup {
     max_remote_candidates: u8,
     consent_interval_ms: u16,
     software: bool,
-    seed: u64,
+    seed: [u8; 32],
     sockets: [Option<Addr>; 4],
     gather_now: bool,
     credentials_now: bool,

@@ -55,8 +55,8 @@ enum Op<'a> {
 fn setup(transport: Transport, now: Instant) -> TurnClient {
     let mut config = ClientConfig::new(addr(SERVER), "alice", "secret");
     config.transport = transport;
-    let mut client = TurnClient::new(config, 1);
-    let mut server = TurnServer::new(ServerConfig::new("example.test", "alice", "secret"), 2);
+    let mut client = TurnClient::new(config, [1; 32]);
+    let mut server = TurnServer::new(ServerConfig::new("example.test", "alice", "secret"), [2; 32]);
     client.allocate(now).unwrap();
     for round in 0..2 {
         if round == 1 {

@@ -28,7 +28,10 @@ pub async fn run(json: bool) -> Result<()> {
     let stun_addr = stun.local_addresses()[0];
     let stun_task = stun.spawn();
     // One user with a password made up for this run.
-    let turn_pass = format!("{:016x}", floe::convert::random_u64());
+    let turn_pass: String = floe::convert::os_random::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let turn_config = TurnServerConfig::new(loopback, "floe-demo", [("demo", turn_pass.as_str())]);
     let turn = TurnServer::bind(turn_config).await?.spawn();
     let signaling = SignalingServer::bind(loopback).await?;

@@ -4,14 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use floe::convert::random_u64;
+use floe::convert::random_transaction_id;
 use floe::signaling::{SignalingChannel, SignalingServer};
 use floe::stun::attributes::{
     ChangeRequest, ErrorCode, MappedAddress, OtherAddress, XorMappedAddress,
 };
 use floe::stun::{
     Class, ClientTransactions, Message, MessageType, MessageWriter, TransactionConfig,
-    TransactionId,
 };
 use floe::stun_tools::{binding_request, resolve_server, StunServer};
 use floe::turn_tools::{TurnOptions, TurnSession, TurnTarget, TurnTransport};
@@ -245,14 +244,12 @@ async fn nat_exchange<R>(
     mut accept: impl FnMut(&Message<'_>, SocketAddr) -> Result<Option<R>>,
 ) -> Result<Option<R>> {
     let stun = |e: &dyn std::fmt::Display| Error::Stun(e.to_string());
-    let mut id = [0u8; 12];
-    id[..8].copy_from_slice(&random_u64().to_be_bytes());
-    id[8..].copy_from_slice(&random_u64().to_be_bytes()[..4]);
+    let id = random_transaction_id();
     let mut request = [0u8; 128];
     let mut w = MessageWriter::new(
         &mut request,
         MessageType::BINDING_REQUEST,
-        TransactionId::new(id),
+        id,
     )
     .map_err(|e| stun(&e))?;
     if let Some(change) = change {
@@ -282,11 +279,11 @@ async fn nat_exchange<R>(
             res = socket.recv_from(&mut buf) => {
                 let (n, from) = res?;
                 let Ok(msg) = Message::decode(&buf[..n]) else { continue };
-                if msg.transaction_id() != TransactionId::new(id) {
+                if msg.transaction_id() != id {
                     continue;
                 }
                 if let Some(r) = accept(&msg, from)? {
-                    transactions.cancel(TransactionId::new(id));
+                    transactions.cancel(id);
                     return Ok(Some(r));
                 }
             }

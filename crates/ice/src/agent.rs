@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use floe_stun::{ClientTransactions, IntegrityKey, TransactionConfig, TransactionId};
-use rand::rngs::SmallRng;
+use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
 use crate::candidate::{
@@ -130,7 +130,7 @@ pub(crate) struct Outgoing {
 /// [`IceAgent::poll_timeout`].
 pub struct IceAgent {
     pub(crate) config: AgentConfig,
-    pub(crate) rng: SmallRng,
+    pub(crate) rng: StdRng,
     pub(crate) pacer: Pacer,
     pub(crate) controlling: bool,
     pub(crate) tie_breaker: u64,
@@ -188,7 +188,7 @@ const MIN_CONSENT_INTERVAL: Duration = Duration::from_millis(100);
 
 const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn random_ice_string(rng: &mut SmallRng, len: usize) -> String {
+fn random_ice_string(rng: &mut StdRng, len: usize) -> String {
     (0..len)
         .map(|_| char::from(ICE_CHARS[rng.random_range(0..ICE_CHARS.len())]))
         .collect()
@@ -196,20 +196,26 @@ fn random_ice_string(rng: &mut SmallRng, len: usize) -> String {
 
 impl IceAgent {
     /// A new agent. All randomness (credentials, tie-breaker, transaction ids, consent jitter)
-    /// comes from `seed`, so runs are reproducible.
-    pub fn new(config: AgentConfig, now: Instant, seed: u64) -> Self {
+    /// comes from a CSPRNG (ChaCha12) keyed with `seed`: fill it from the OS (`getrandom`).
+    /// The same seed gives the same run, for tests.
+    pub fn new(config: AgentConfig, now: Instant, seed: [u8; 32]) -> Self {
         let pacer = Pacer::new(config.ta);
         Self::with_pacer(config, now, seed, pacer)
     }
 
     /// A new agent that shares `pacer` with other agents of the process (RFC 8445 §14.2).
-    pub fn with_pacer(mut config: AgentConfig, now: Instant, seed: u64, pacer: Pacer) -> Self {
+    pub fn with_pacer(
+        mut config: AgentConfig,
+        now: Instant,
+        seed: [u8; 32],
+        pacer: Pacer,
+    ) -> Self {
         // Zero intervals would make the agent spin at one instant; RFC 8445 §14.2 puts Ta at
         // 5 ms or more.
         config.ta = config.ta.max(MIN_TA);
         config.check_rto = config.check_rto.max(MIN_TA);
         config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = StdRng::from_seed(seed);
         let local = Credentials {
             ufrag: random_ice_string(&mut rng, 8),
             pwd: random_ice_string(&mut rng, 24),
@@ -751,6 +757,13 @@ impl IceAgent {
     /// Random unit sample for jitter.
     pub(crate) fn unit_sample(&mut self) -> f64 {
         self.rng.random::<f64>()
+    }
+
+    /// 32 bytes from the agent's CSPRNG to seed a TURN client with.
+    pub(crate) fn seed_bytes(&mut self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        seed
     }
 
     pub(crate) fn new_transaction_id(&mut self) -> TransactionId {

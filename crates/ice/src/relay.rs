@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use floe_turn::client::AllocationFamily;
 use floe_turn::{ClientConfig, Received, SendError, TurnClient, TurnEvent};
-use rand::Rng;
 
 use crate::agent::{IceAgent, IceError};
 use crate::candidate::COMPONENT_RTP;
@@ -103,7 +102,7 @@ impl IceAgent {
                 config.family = AllocationFamily::Ipv6;
             }
             config.software = self.config.software.clone();
-            let mut client = TurnClient::new(config, self.rng.next_u64());
+            let mut client = TurnClient::new(config, self.seed_bytes());
             let started = client.allocate(now).is_ok();
             self.relays.push(Relay {
                 base,

@@ -107,7 +107,7 @@ fn interop(floe_controlling: bool) {
         controlling: floe_controlling,
         ..AgentConfig::default()
     };
-    let mut agent = IceAgent::new(config, start, 7);
+    let mut agent = IceAgent::new(config, start, [7; 32]);
     agent.add_local_socket(start, local);
     agent.start_gathering(start);
 

@@ -143,7 +143,7 @@ fn floe_server() -> (SocketAddr, FloeGuard) {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::spawn(move || {
-        let mut server = TurnServer::new(config, 42);
+        let mut server = TurnServer::new(config, [42; 32]);
         let mut relays: HashMap<SocketAddr, UdpSocket> = HashMap::new();
         let mut buf = vec![0u8; 65536];
         while !stop2.load(Ordering::Relaxed) {

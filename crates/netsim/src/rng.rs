@@ -48,6 +48,16 @@ impl Rng {
         mix(self.state)
     }
 
+    /// 32 bytes to seed a sans-IO agent or server with (simulated hosts only: real ones take
+    /// their seeds from the OS).
+    pub fn seed_bytes(&mut self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        for chunk in seed.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        seed
+    }
+
     /// A uniform float in `[0, 1)` with 53 bits of precision.
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)

@@ -33,7 +33,7 @@ pub struct TurnNode {
 
 impl TurnNode {
     /// A server listening on `listen` (UDP), relaying from ports of `listen`'s IP address.
-    pub fn new(config: ServerConfig, listen: SocketAddr, seed: u64) -> Self {
+    pub fn new(config: ServerConfig, listen: SocketAddr, seed: [u8; 32]) -> Self {
         Self {
             server: TurnServer::new(config, seed),
             listen,
@@ -130,7 +130,7 @@ impl Sim {
         let listen = SocketAddr::new(self.fresh_public_ip(), TURN_PORT);
         let mut config = ServerConfig::new("floe.test", username, password);
         config.software = Some("floe-netsim".into());
-        let seed = self.seed() ^ 0x7475_726e;
+        let seed = self.rng(0x7475_726e).seed_bytes();
         self.add_host_at(
             Segment::Public,
             listen.ip(),

@@ -58,8 +58,8 @@ fn turn_node_allocates_on_its_own_ip_and_relays_both_ways() {
     let peer_addr = sim.addr(peer, 7000);
     let now = sim.now();
     let mut clients = Vec::new();
-    for seed in 0..2u64 {
-        let mut client = TurnClient::new(ClientConfig::new(server, "alice", "secret"), seed);
+    for seed in 0..2u8 {
+        let mut client = TurnClient::new(ClientConfig::new(server, "alice", "secret"), [seed; 32]);
         client.allocate(now).unwrap();
         let node = ClientNode {
             client,
@@ -142,7 +142,7 @@ fn turn_node_rejects_wrong_credentials_and_keeps_no_allocation() {
     let mut sim = Sim::new(3);
     let turn = sim.add_turn_server("alice", "secret");
     let server = sim.addr(turn, TURN_PORT);
-    let mut client = TurnClient::new(ClientConfig::new(server, "alice", "wrong"), 1);
+    let mut client = TurnClient::new(ClientConfig::new(server, "alice", "wrong"), [1; 32]);
     client.allocate(sim.now()).unwrap();
     let node = ClientNode {
         client,

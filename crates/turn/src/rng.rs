@@ -1,26 +1,26 @@
-//! A tiny seeded generator for transaction ids and nonces (SplitMix64): reproducible runs, no
-//! hidden randomness.
+//! The generator behind transaction ids and nonces: ChaCha12 (`rand`'s `StdRng`) keyed with 32
+//! seed bytes the caller draws from the OS, so ids cannot be predicted (RFC 8489 §6) and tests
+//! stay reproducible.
 
-#[derive(Clone, Debug)]
-pub(crate) struct SplitMix64(u64);
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
+/// A CSPRNG seeded by the caller.
+#[derive(Debug)]
+pub(crate) struct Csprng(StdRng);
+
+impl Csprng {
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
+        Self(StdRng::from_seed(seed))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     pub(crate) fn transaction_id(&mut self) -> floe_stun::TransactionId {
         let mut id = [0u8; 12];
-        id[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        id[8..].copy_from_slice(&self.next_u64().to_le_bytes()[..4]);
+        self.0.fill_bytes(&mut id);
         floe_stun::TransactionId::new(id)
     }
 }

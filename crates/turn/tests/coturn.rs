@@ -204,7 +204,7 @@ fn floe(setup: Setup) -> Server {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::spawn(move || {
-        let mut server = TurnServer::new(config, 42);
+        let mut server = TurnServer::new(config, [42; 32]);
         let mut relays: HashMap<SocketAddr, UdpSocket> = HashMap::new();
         let mut streams: HashMap<SocketAddr, (TcpStream, StreamDecoder)> = HashMap::new();
         let mut buf = vec![0u8; 65536];
@@ -388,7 +388,7 @@ impl Driver {
             Transport::Stream => Conn::Tcp(TcpStream::connect(addr).unwrap()),
         };
         Self {
-            client: TurnClient::new(config, 0x5eed),
+            client: TurnClient::new(config, [0x5e; 32]),
             conn,
             events: Vec::new(),
             data: VecDeque::new(),

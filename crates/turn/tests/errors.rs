@@ -81,7 +81,7 @@ fn challenge(w: &mut MessageWriter<'_>) {
 
 /// A client that got past the 401 and has an allocation.
 fn allocated(now: Instant) -> TurnClient {
-    let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), 3);
+    let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [3; 32]);
     client.allocate(now).unwrap();
     let (m, tid, _, _) = sent(&mut client);
     respond(&mut client, now, m, tid, Some(401), false, challenge);
@@ -103,7 +103,7 @@ fn events(client: &mut TurnClient) -> Vec<TurnEvent> {
 #[test]
 fn try_alternate_moves_to_the_new_server_once() {
     let now = Instant::now();
-    let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), 3);
+    let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [3; 32]);
     client.allocate(now).unwrap();
     let (m, tid, _, _) = sent(&mut client);
     respond(&mut client, now, m, tid, Some(300), false, |w| {
@@ -168,7 +168,7 @@ fn clear_errors_for_441_486_508_and_437() {
         (437, TurnError::AllocationMismatch),
     ] {
         let now = Instant::now();
-        let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), 3);
+        let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [3; 32]);
         client.allocate(now).unwrap();
         let (m, tid, _, _) = sent(&mut client);
         respond(&mut client, now, m, tid, Some(401), false, challenge);

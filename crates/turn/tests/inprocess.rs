@@ -46,8 +46,8 @@ impl Net {
         let transport = config.transport;
         Self {
             now: Instant::now(),
-            client: TurnClient::new(config, 1),
-            server: TurnServer::new(server, 2),
+            client: TurnClient::new(config, [1; 32]),
+            server: TurnServer::new(server, [2; 32]),
             next_port: 49152,
             transport,
             server_rx: StreamDecoder::new(),

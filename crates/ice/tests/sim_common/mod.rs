@@ -277,7 +277,7 @@ impl Duo {
                 });
             }
             let seed = setup.seed.wrapping_mul(1000).wrapping_add(side as u64 + 1);
-            let node = AgentNode::new(IceAgent::new(config, now, seed), start);
+            let node = AgentNode::new(IceAgent::new(config, now, seed_bytes(seed)), start);
             let host = sim.add_host_behind(setup.nats[side].clone(), node);
             sim.set_link(host, setup.links[side].clone());
             hosts.push(host);
@@ -565,4 +565,14 @@ impl Duo {
         (count >= expected && expected > 0).then_some(())?;
         Some(creds?.max(last))
     }
+}
+
+/// 32 seed bytes for an agent from a test's `u64` seed (a sans-IO agent takes bytes; real ones
+/// come from the OS).
+pub fn seed_bytes(seed: u64) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&seed.rotate_left(i as u32 * 16).to_le_bytes());
+    }
+    bytes
 }

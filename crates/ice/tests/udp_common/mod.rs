@@ -34,7 +34,7 @@ pub struct Side {
 
 impl Side {
     /// An agent with `config` on a fresh socket on 127.0.0.1.
-    pub fn new(config: AgentConfig, seed: u64, now: Instant) -> Side {
+    pub fn new(config: AgentConfig, seed: u8, now: Instant) -> Side {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         socket
             .set_read_timeout(Some(Duration::from_millis(1)))
@@ -45,7 +45,7 @@ impl Side {
             .iter()
             .find(|t| t.transport == TurnTransport::Stream)
             .map(|t| (t.server, None));
-        let mut agent = IceAgent::new(config, now, seed);
+        let mut agent = IceAgent::new(config, now, [seed; 32]);
         agent.add_local_socket(now, addr);
         Side {
             agent,

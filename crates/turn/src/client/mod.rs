@@ -46,7 +46,7 @@ use floe_stun::{
 };
 
 use crate::channel_data::{self, ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
-use crate::rng::SplitMix64;
+use crate::rng::Csprng;
 
 use allocation::{encode_request, secs, Allocation, Pending, RequestKind, State};
 use auth::Auth;
@@ -65,7 +65,7 @@ pub struct TurnClient {
 struct Core {
     config: ClientConfig,
     auth: Auth,
-    rng: SplitMix64,
+    rng: Csprng,
     transactions: ClientTransactions<Pending>,
     state: State,
     permissions: Permissions,
@@ -74,8 +74,9 @@ struct Core {
 }
 
 impl TurnClient {
-    /// A client for `config`; transaction ids come from `seed`, so runs are reproducible.
-    pub fn new(config: ClientConfig, seed: u64) -> Self {
+    /// A client for `config`. Transaction ids come from a CSPRNG keyed with `seed`: fill it from
+    /// the OS (the same seed gives the same ids, for tests).
+    pub fn new(config: ClientConfig, seed: [u8; 32]) -> Self {
         let auth = Auth::new(config.username.clone(), config.password.clone());
         let transactions = ClientTransactions::new(config.transactions);
         Self {
@@ -83,7 +84,7 @@ impl TurnClient {
                 tried_servers: vec![config.server],
                 config,
                 auth,
-                rng: SplitMix64::new(seed),
+                rng: Csprng::new(seed),
                 transactions,
                 state: State::Idle,
                 permissions: Permissions::default(),

@@ -12,7 +12,7 @@ use floe_stun::{
     SecurityFeatures, NONCE_COOKIE,
 };
 
-use crate::rng::SplitMix64;
+use crate::rng::Csprng;
 
 /// The credentials a request was verified with, to sign its response.
 #[derive(Clone, Debug)]
@@ -77,7 +77,7 @@ impl ServerAuth {
     }
 
     /// A fresh nonce, remembered until it goes stale.
-    fn new_nonce(&mut self, now: Instant, rng: &mut SplitMix64) -> String {
+    fn new_nonce(&mut self, now: Instant, rng: &mut Csprng) -> String {
         if self.nonces.len() >= MAX_NONCES {
             self.nonces
                 .retain(|_, exp| !matches!(exp, Some(e) if *e <= now));
@@ -104,7 +104,7 @@ impl ServerAuth {
     pub(crate) fn add_challenge(
         &mut self,
         now: Instant,
-        rng: &mut SplitMix64,
+        rng: &mut Csprng,
         w: &mut MessageWriter<'_>,
     ) -> Result<(), EncodeError> {
         let nonce = self.new_nonce(now, rng);

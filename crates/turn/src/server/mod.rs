@@ -34,7 +34,7 @@ use floe_stun::{
 };
 
 use crate::channel_data;
-use crate::rng::SplitMix64;
+use crate::rng::Csprng;
 use crate::Transport;
 
 use auth::{ServerAuth, Verified};
@@ -160,7 +160,7 @@ struct Allocation {
 pub struct TurnServer {
     config: ServerConfig,
     auth: ServerAuth,
-    rng: SplitMix64,
+    rng: Csprng,
     allocations: BTreeMap<AllocationId, Allocation>,
     by_tuple: HashMap<FiveTuple, AllocationId>,
     by_relay: HashMap<SocketAddr, AllocationId>,
@@ -173,8 +173,8 @@ pub struct TurnServer {
 const RESPONSE_CAPACITY: usize = 512;
 
 impl TurnServer {
-    /// A server; nonces come from `seed`.
-    pub fn new(config: ServerConfig, seed: u64) -> Self {
+    /// A server. Nonces and ids come from a CSPRNG keyed with `seed`: fill it from the OS.
+    pub fn new(config: ServerConfig, seed: [u8; 32]) -> Self {
         let auth = ServerAuth::new(
             config.realm.clone(),
             config.users.clone(),
@@ -184,7 +184,7 @@ impl TurnServer {
         Self {
             config,
             auth,
-            rng: SplitMix64::new(seed),
+            rng: Csprng::new(seed),
             allocations: BTreeMap::new(),
             by_tuple: HashMap::new(),
             by_relay: HashMap::new(),
