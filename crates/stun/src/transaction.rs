@@ -142,6 +142,8 @@ struct Transaction<T> {
     deadline: Instant,
     /// True while an entry for this transaction sits in the transmit queue.
     queued: bool,
+    /// Ends without an event when its time is up (see [`ClientTransactions::stop_retransmitting`]).
+    silent: bool,
 }
 
 /// Concurrent client transactions keyed by transaction id, each carrying user data `T`.
@@ -232,10 +234,52 @@ impl<T> ClientTransactions<T> {
                 transmissions: 1,
                 deadline,
                 queued: true,
+                silent: false,
             },
         );
         self.transmit_queue.push_back(id);
         Ok(id)
+    }
+
+    /// Starts a transaction whose request is sent once and never retransmitted, failing with
+    /// [`TransactionOutcome::TimedOut`] after `timeout`: for requests that a protocol above
+    /// STUN says not to retransmit, such as consent freshness (RFC 7675 §5.1).
+    pub fn start_once(
+        &mut self,
+        now: Instant,
+        destination: SocketAddr,
+        request: &[u8],
+        timeout: Duration,
+        user: T,
+    ) -> Result<TransactionId, TransactionError> {
+        let id = self.start(now, destination, request, true, user)?;
+        if let Some(t) = self.transactions.get_mut(&id) {
+            t.deadline = after(now, timeout);
+        }
+        Ok(id)
+    }
+
+    /// Stops retransmitting a request but keeps listening for its response until the
+    /// transaction's timeout (Rm × RTO from now), then drops it without an event: what RFC 8445
+    /// §7.3.1.4 calls cancelling an in-progress check. A response still ends it as usual.
+    pub fn stop_retransmitting(&mut self, now: Instant, transaction_id: TransactionId) {
+        let config = &self.config;
+        if let Some(t) = self.transactions.get_mut(&transaction_id) {
+            let rto = t.rto.take().unwrap_or(config.initial_rto);
+            t.deadline = after(now, rto.saturating_mul(config.last_wait_multiplier));
+            t.queued = false;
+            t.silent = true;
+        }
+    }
+
+    /// Abandons, without events, every transaction whose user data `cancel` picks.
+    pub fn cancel_where(&mut self, mut cancel: impl FnMut(&T) -> bool) {
+        self.transactions.retain(|_, t| !cancel(&t.user));
+    }
+
+    /// The user data of every outstanding transaction.
+    pub fn iter(&self) -> impl Iterator<Item = (TransactionId, &T)> + '_ {
+        self.transactions.iter().map(|(id, t)| (*id, &t.user))
     }
 
     /// True when a transaction with this id, sent to `source`, is outstanding: lets the caller
@@ -319,7 +363,7 @@ impl<T> ClientTransactions<T> {
             }
         }
         for id in expired {
-            if let Some(t) = self.transactions.remove(&id) {
+            if let Some(t) = self.transactions.remove(&id).filter(|t| !t.silent) {
                 self.events.push_back(TransactionEvent {
                     transaction_id: id,
                     destination: t.destination,
@@ -668,5 +712,44 @@ mod tests {
         assert!(t.poll_transmit().is_some());
         assert!(t.poll_transmit().is_none());
         assert_eq!(t.poll_timeout(), Some(late + Duration::from_millis(1000)));
+    }
+
+    #[test]
+    fn start_once_sends_once_and_times_out_after_its_timeout() {
+        let start = Instant::now();
+        let mut t = ClientTransactions::new(TransactionConfig::default());
+        t.start_once(start, server(), &request(1), Duration::from_secs(2), 1u32)
+            .unwrap();
+        assert!(t.poll_transmit().is_some());
+        t.handle_timeout(start + Duration::from_millis(1999));
+        assert!(t.poll_transmit().is_none());
+        assert!(t.poll_event().is_none());
+        t.handle_timeout(start + Duration::from_secs(2));
+        assert!(t.poll_transmit().is_none());
+        assert_eq!(
+            t.poll_event().map(|e| e.outcome),
+            Some(TransactionOutcome::TimedOut)
+        );
+    }
+
+    #[test]
+    fn stopped_transaction_still_takes_its_response_but_never_resends_or_fails() {
+        let start = Instant::now();
+        let mut t = ClientTransactions::new(TransactionConfig::default());
+        t.start(start, server(), &request(1), false, 1u32).unwrap();
+        t.poll_transmit().unwrap();
+        t.stop_retransmitting(start, TransactionId::new([1; 12]));
+        t.handle_timeout(start + Duration::from_secs(1));
+        assert!(t.poll_transmit().is_none());
+        let ev = t
+            .handle_response(server(), &Message::decode(&success(1)).unwrap())
+            .unwrap();
+        assert_eq!(ev.outcome, TransactionOutcome::Success);
+        // Without a response it ends silently.
+        t.start(start, server(), &request(2), false, 2u32).unwrap();
+        t.stop_retransmitting(start, TransactionId::new([2; 12]));
+        t.handle_timeout(start + Duration::from_secs(60));
+        assert!(t.poll_event().is_none());
+        assert!(t.is_empty());
     }
 }
