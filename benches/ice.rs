@@ -105,7 +105,7 @@ fn drain(
     mut out: Option<&mut Vec<(Transmit, Vec<u8>)>>,
 ) -> usize {
     let mut n = 0;
-    while let Some(t) = agent.poll_transmit(buf) {
+    while let Some(t) = agent.poll_transmit(buf).unwrap() {
         n += 1;
         if let Some(out) = out.as_deref_mut() {
             out.push((t, buf[..t.len].to_vec()));
@@ -248,7 +248,7 @@ fn answer_check(c: &mut Criterion) {
     group.bench_function("answer_check", |b| {
         b.iter(|| {
             let v = agent.handle_datagram(now, local, remote, black_box(&request));
-            let t = agent.poll_transmit(&mut buf);
+            let t = agent.poll_transmit(&mut buf).unwrap();
             while agent.poll_event().is_some() {}
             debug_assert!(t.is_some());
             (v, t)
@@ -257,7 +257,7 @@ fn answer_check(c: &mut Criterion) {
     group.finish();
     // The loop above ran with a fixed `now`: the pacer let no new check out, so each iteration
     // produced exactly the one response.
-    assert!(agent.poll_transmit(&mut buf).is_none());
+    assert!(agent.poll_transmit(&mut buf).unwrap().is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,7 +526,7 @@ impl Fleet {
         let mut spent = Duration::ZERO;
         loop {
             let t0 = Instant::now();
-            let t = self.agents[i].poll_transmit(buf);
+            let t = self.agents[i].poll_transmit(buf).unwrap();
             spent += t0.elapsed();
             let Some(t) = t else { break };
             self.stats.transmits += 1;

@@ -103,7 +103,8 @@ async fn main() -> floe::Result<()> {
                     break;
                 }
                 Local::State(PeerConnectionState::Failed) => {
-                    return Err(floe::Error::ConnectionFailed);
+                    let why = peer_connection.status().await?.ice_failure;
+                    return Err(floe::Error::ConnectionFailed(why));
                 }
                 Local::State(_) => {}
             },

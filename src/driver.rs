@@ -496,7 +496,9 @@ impl Driver {
         }
         loop {
             let Some(agent) = &mut self.agent else { return };
-            let Some(t) = agent.poll_transmit(&mut self.send_buf) else {
+            // The buffer holds MIN_TRANSMIT_BUFFER; an error would be a bug here, and ends
+            // this flush rather than spinning on it.
+            let Ok(Some(t)) = agent.poll_transmit(&mut self.send_buf) else {
                 break;
             };
             self.transmit(t.source, t.destination, t.len).await;
@@ -539,6 +541,7 @@ impl Driver {
             }
             // Role conflicts are resolved inside the agent; browsers expose no event for them.
             IceEvent::RoleChange { .. } => return,
+            _ => return,
         };
         self.deliver(out);
     }
@@ -835,6 +838,7 @@ impl Driver {
             ice_connection_state: ice,
             connection_state: self.connection_state,
             selected_path: self.agent.as_ref().and_then(IceAgent::selected_path),
+            ice_failure: self.agent.as_ref().and_then(IceAgent::failure),
             local_description: self.current_local_description(),
             remote_description: self.remote_description.clone(),
         }

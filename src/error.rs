@@ -27,8 +27,9 @@ pub enum Error {
     Stun(String),
     /// The connection (or its driver task) is closed.
     Closed,
-    /// ICE failed: no candidate pair works, or consent was lost.
-    ConnectionFailed,
+    /// ICE failed: no candidate pair works, or consent was lost (the agent's reason, when
+    /// known).
+    ConnectionFailed(Option<floe_ice::IceFailure>),
     /// Something did not happen in time.
     Timeout(String),
     /// A TURN server could not be reached, refused the request or lost the allocation (the
@@ -51,7 +52,8 @@ impl fmt::Display for Error {
             Error::Signaling(s) => write!(f, "signaling: {s}"),
             Error::Stun(s) => write!(f, "STUN: {s}"),
             Error::Closed => f.write_str("the peer connection is closed"),
-            Error::ConnectionFailed => f.write_str("ICE failed: no candidate pair works"),
+            Error::ConnectionFailed(Some(why)) => write!(f, "ICE failed: {why}"),
+            Error::ConnectionFailed(None) => f.write_str("ICE failed"),
             Error::Timeout(s) => write!(f, "timed out {s}"),
             Error::Turn(s) => f.write_str(s),
             Error::Tls(s) => write!(f, "TLS: {s}"),

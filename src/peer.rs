@@ -202,6 +202,8 @@ pub struct Status {
     pub connection_state: PeerConnectionState,
     /// `(local base, remote address)` of the selected pair, if any.
     pub selected_path: Option<(SocketAddr, SocketAddr)>,
+    /// Why ICE failed, once `iceConnectionState` is `failed`.
+    pub ice_failure: Option<floe_ice::IceFailure>,
     /// `localDescription`: as last set, with the candidates gathered since.
     pub local_description: Option<SessionDescriptionInit>,
     /// `remoteDescription`, as last set.

@@ -424,7 +424,7 @@ impl Harness {
     fn drain_and_check(&mut self) {
         let mut buf = [0u8; 1500];
         let mut n = 0;
-        while let Some(t) = self.agent.poll_transmit(&mut buf) {
+        while let Some(t) = self.agent.poll_transmit(&mut buf).unwrap() {
             n += 1;
             assert!(n < DRAIN_LIMIT, "poll_transmit does not run dry");
             assert!(t.len <= buf.len());

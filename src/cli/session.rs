@@ -325,7 +325,8 @@ async fn on_event(
             }
         }
         PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
-            return Err(Error::ConnectionFailed);
+            let why = pc.status().await.ok().and_then(|s| s.ice_failure);
+            return Err(Error::ConnectionFailed(why));
         }
         _ => {}
     }

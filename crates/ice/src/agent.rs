@@ -42,6 +42,7 @@ impl fmt::Debug for Credentials {
 
 /// Why a remote candidate or parameter was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum IceError {
     /// Only component 1 (RTP/RTCP multiplexed) is handled.
     UnsupportedComponent(u16),
@@ -51,9 +52,41 @@ pub enum IceError {
     Closed,
     /// No pair is selected, or consent was lost: nothing may be sent.
     NotConnected,
-    /// The caller's buffer is too small.
+    /// The caller's buffer is too small: [`IceAgent::poll_transmit`] needs
+    /// [`MIN_TRANSMIT_BUFFER`] bytes, [`IceAgent::send`] the payload plus 36.
     BufferTooSmall,
+    /// A remote candidate that cannot be used (RFC 8445 §5.1.2.1 priority range, port 0, an
+    /// unspecified or multicast address): the reason.
+    InvalidCandidate(&'static str),
 }
+
+/// Why the agent went to `failed` ([`IceAgent::failure`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum IceFailure {
+    /// Every candidate pair failed, and the PAC timer (RFC 8863 §4) ran out.
+    NoWorkingPair,
+    /// Consent expired: no response on the selected pair for 30 s (RFC 7675 §5.1).
+    ConsentExpired,
+    /// The peer revoked consent with an authenticated 403 (RFC 7675 §5.2).
+    ConsentRevoked,
+}
+
+impl fmt::Display for IceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IceFailure::NoWorkingPair => "no candidate pair works",
+            IceFailure::ConsentExpired => {
+                "consent expired: the peer stopped answering on the selected pair"
+            }
+            IceFailure::ConsentRevoked => "the peer revoked consent (403)",
+        })
+    }
+}
+
+/// The smallest buffer [`IceAgent::poll_transmit`] takes: every datagram the agent writes
+/// (checks, responses, TURN requests and their framing) fits.
+pub const MIN_TRANSMIT_BUFFER: usize = 1500;
 
 impl fmt::Display for IceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,6 +96,7 @@ impl fmt::Display for IceError {
             IceError::Closed => f.write_str("ICE agent is closed"),
             IceError::NotConnected => f.write_str("no selected candidate pair with consent"),
             IceError::BufferTooSmall => f.write_str("buffer too small"),
+            IceError::InvalidCandidate(why) => write!(f, "invalid remote candidate: {why}"),
         }
     }
 }
@@ -77,11 +111,13 @@ pub(crate) enum Purpose {
         pair: PairId,
         base: SocketAddr,
         use_candidate: bool,
+        /// The role the request claimed, for a 487 (RFC 8445 §7.2.5.1).
+        controlling: bool,
         sent_at: Instant,
     },
-    /// A consent-freshness request on the selected pair.
+    /// A consent-freshness request on the path of `generation`.
     Consent {
-        pair: PairId,
+        generation: Generation,
         base: SocketAddr,
         sent_at: Instant,
     },
@@ -97,6 +133,24 @@ impl Purpose {
             | Purpose::Gather { base } => base,
         }
     }
+}
+
+/// Which credentials a consent request or answer uses: this generation's, or during an ICE
+/// restart those of the one before, whose path still carries data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Generation {
+    Current,
+    Previous,
+}
+
+/// What survives of the generation before an ICE restart until a new pair is selected
+/// (RFC 8445 §9: data keeps flowing on the old pair, so consent on it keeps being checked).
+#[derive(Clone, Debug)]
+pub(crate) struct PreviousGeneration {
+    pub(crate) local: Credentials,
+    pub(crate) local_key: IntegrityKey,
+    pub(crate) remote: RemoteCredentials,
+    pub(crate) consent: ConsentFreshness,
 }
 
 /// The remote side's credentials with the key derived once.
@@ -153,9 +207,14 @@ pub struct IceAgent {
     pub(crate) stream_data: std::collections::VecDeque<Vec<u8>>,
     pub(crate) early_checks: Vec<EarlyCheck>,
     pub(crate) selected: Option<PairId>,
-    /// The pair that carried data before an ICE restart, until a new one is selected.
-    pub(crate) previous_path: Option<(SocketAddr, SocketAddr)>,
+    /// The generation before an ICE restart, until a new pair is selected.
+    pub(crate) previous: Option<PreviousGeneration>,
+    /// Consent on the selected pair.
     pub(crate) consent: Option<ConsentFreshness>,
+    /// Why the agent failed; `failed` is sticky until a restart (webrtc-pc §5.6.4).
+    pub(crate) failure: Option<IceFailure>,
+    /// A pair was selected in this generation and is gone (its TURN stream closed).
+    pub(crate) lost_selection: bool,
     pub(crate) pac_deadline: Option<Instant>,
     pub(crate) first_valid_at: Option<Instant>,
     pub(crate) gathering_state: IceGatheringState,
@@ -183,8 +242,10 @@ impl fmt::Debug for IceAgent {
 
 /// The smallest Ta (and check RTO) the agent accepts (RFC 8445 §14.2).
 const MIN_TA: Duration = Duration::from_millis(5);
-/// The smallest consent interval the agent accepts.
-const MIN_CONSENT_INTERVAL: Duration = Duration::from_millis(100);
+/// The smallest consent interval the agent accepts (RFC 7675 §5.1: not below 4 s).
+const MIN_CONSENT_INTERVAL: Duration = Duration::from_secs(4);
+/// Configured durations are clamped to this, so `now + d` cannot overflow `Instant`.
+const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
 const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -212,6 +273,18 @@ impl IceAgent {
     ) -> Self {
         // Zero intervals would make the agent spin at one instant; RFC 8445 §14.2 puts Ta at
         // 5 ms or more.
+        for d in [
+            &mut config.ta,
+            &mut config.gather_timeout,
+            &mut config.check_rto,
+            &mut config.consent_interval,
+            &mut config.disconnect_timeout,
+            &mut config.consent_timeout,
+            &mut config.pac_timeout,
+            &mut config.keepalive_interval,
+        ] {
+            *d = (*d).min(MAX_DURATION);
+        }
         config.ta = config.ta.max(MIN_TA);
         config.check_rto = config.check_rto.max(MIN_TA);
         config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
@@ -249,8 +322,10 @@ impl IceAgent {
             stream_data: std::collections::VecDeque::new(),
             early_checks: Vec::new(),
             selected: None,
-            previous_path: None,
+            previous: None,
             consent: None,
+            failure: None,
+            lost_selection: false,
             pac_deadline: None,
             first_valid_at: None,
             gathering_state: IceGatheringState::New,
@@ -329,24 +404,29 @@ impl IceAgent {
     }
 
     /// The (local base, remote address) data is sent on, if any: the selected pair, or the
-    /// previous one while an ICE restart is looking for a new pair.
+    /// previous one while an ICE restart is looking for a new pair. Only a pair whose own check
+    /// succeeded is ever selected, and only while it has consent (RFC 7675 §5.1): a pair the
+    /// peer nominated is not used before our check on it succeeds.
     pub fn selected_path(&self) -> Option<(SocketAddr, SocketAddr)> {
-        if self.consent.is_some_and(|c| c.lost) || self.closed {
+        if self.closed || self.failure.is_some() {
             return None;
         }
-        self.selected_pair()
-            .map(|p| (p.base, p.remote_addr))
-            .or(self.previous_path)
-            .or_else(|| {
-                // Controlled side: the peer nominated a pair (authenticated, and answered by us)
-                // whose own check is still out. The peer already sends there, so data may flow
-                // back before our check completes the selection (RFC 8445 §7.3.1.5).
-                self.checklist
-                    .pairs()
-                    .iter()
-                    .find(|p| p.nominate_on_success)
-                    .map(|p| (p.base, p.remote_addr))
-            })
+        let consent = self.active_consent()?;
+        if consent.lost.is_some() {
+            return None;
+        }
+        if self.consent.is_some() {
+            let pair = self.selected_pair()?;
+            if pair.state != PairState::Succeeded {
+                return None;
+            }
+        }
+        Some(consent.path)
+    }
+
+    /// Why the agent is `failed`, if it is.
+    pub fn failure(&self) -> Option<IceFailure> {
+        self.failure
     }
 
     /// `iceGatheringState`.
@@ -389,9 +469,21 @@ impl IceAgent {
         self.drive(now);
     }
 
+    /// The local preference of a candidate on `base` gathered through server `slot` (0 for
+    /// host candidates): distinct per base and per server (RFC 8445 §5.1.2.1), the address
+    /// families interleaved by their rank among bases of the same family (RFC 8421 §4).
+    pub(crate) fn local_preference(&self, base: SocketAddr, slot: usize) -> u16 {
+        let rank = self
+            .bases
+            .iter()
+            .filter(|b| b.is_ipv4() == base.is_ipv4())
+            .position(|b| *b == base)
+            .unwrap_or(0);
+        local_preference(rank, &base.ip(), slot)
+    }
+
     fn gather_base(&mut self, now: Instant, base: SocketAddr) {
-        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
-        let local_pref = local_preference(index, &base.ip());
+        let local_pref = self.local_preference(base, 0);
         if self.config.transport_policy == TransportPolicy::All {
             let foundation = self
                 .foundations
@@ -426,7 +518,8 @@ impl IceAgent {
             return;
         }
         let pairs_with = matches!(candidate.kind, CandidateKind::Host | CandidateKind::Relayed);
-        if candidate.kind != CandidateKind::PeerReflexive {
+        // After our end-of-candidates nothing more is announced (RFC 8838 §4.4).
+        if candidate.kind != CandidateKind::PeerReflexive && !self.end_of_candidates_sent {
             self.events
                 .push_back(IceEvent::LocalCandidate(candidate.clone()));
         }
@@ -485,10 +578,15 @@ impl IceAgent {
         if candidate.component != COMPONENT_RTP {
             return Err(IceError::UnsupportedComponent(candidate.component));
         }
+        validate_remote(&candidate)?;
+        if self.remote_end_of_candidates {
+            // RFC 8838 §4.4: the peer said it has no more; a late one is ignored.
+            return Ok(());
+        }
         if let Some(existing) = self
             .remote_candidates
             .iter_mut()
-            .find(|c| c.address == candidate.address)
+            .find(|c| same_address(c.address, candidate.address))
         {
             // A signalled candidate replaces a peer-reflexive one learnt for the same address
             // (RFC 8445 §7.3.1.3).
@@ -502,14 +600,19 @@ impl IceAgent {
         if self.remote_candidates.len() >= self.config.max_remote_candidates {
             return Err(IceError::TooManyCandidates);
         }
-        self.push_remote_candidate(candidate);
+        self.push_remote_candidate(candidate, true);
         self.drive(now);
         Ok(())
     }
 
-    pub(crate) fn push_remote_candidate(&mut self, candidate: Candidate) -> usize {
+    /// Adds a remote candidate and, when `pair` is set, pairs it with every local host and
+    /// relayed candidate (a peer-reflexive one forms only its triggered pair, §7.3.1.3).
+    pub(crate) fn push_remote_candidate(&mut self, candidate: Candidate, pair: bool) -> usize {
         push_small(&mut self.remote_candidates, candidate);
         let remote = self.remote_candidates.len() - 1;
+        if !pair {
+            return remote;
+        }
         for local in 0..self.local_candidates.len() {
             if matches!(
                 self.local_candidates[local].kind,
@@ -539,8 +642,11 @@ impl IceAgent {
     }
 
     /// Pairs a local and a remote candidate of the same address family and scope
-    /// (RFC 8445 §6.1.2.2).
+    /// (RFC 8445 §6.1.2.2). Once a pair is selected no new pairs form (§8.1.2).
     pub(crate) fn form_pair(&mut self, local: usize, remote: usize) -> Option<PairId> {
+        if self.selected.is_some() {
+            return None;
+        }
         let l = &self.local_candidates[local];
         let r = &self.remote_candidates[remote];
         let base = l.base.unwrap_or(l.address);
@@ -554,7 +660,7 @@ impl IceAgent {
         let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
         let relayed = l.kind == CandidateKind::Relayed;
         let (local_priority, remote_priority) = (l.priority, r.priority);
-        let remote_addr = r.address;
+        let remote_addr = scoped_like(r.address, base);
         let remote_foundation = r.foundation.clone();
         let remote_foundation = self.remote_foundation_id(&remote_foundation);
         let id = self.checklist.next_id();
@@ -594,7 +700,35 @@ impl IceAgent {
         if self.closed {
             return;
         }
-        self.previous_path = self.selected_path();
+        // Keep the path that carries data, its consent and the credentials consent uses on it
+        // (RFC 8445 §9); a path without consent stays behind.
+        let carrying = self.selected_path().is_some();
+        let current = match (&self.remote, self.consent) {
+            (Some(remote), Some(consent)) if carrying => Some(PreviousGeneration {
+                local: self.local.clone(),
+                local_key: self.local_key.clone(),
+                remote: remote.clone(),
+                consent,
+            }),
+            _ => None,
+        };
+        if current.is_some() {
+            // Every check, query and consent request of the old generation is forgotten; the
+            // next consent request on the kept path goes out on its schedule.
+            self.previous = current;
+            self.transactions.cancel_where(|_| true);
+        } else {
+            // Restarting again before a new pair was selected: the older path stays.
+            self.transactions.cancel_where(|p| {
+                !matches!(
+                    p,
+                    Purpose::Consent {
+                        generation: Generation::Previous,
+                        ..
+                    }
+                )
+            });
+        }
         self.local = Credentials {
             ufrag: random_ice_string(&mut self.rng, 8),
             pwd: random_ice_string(&mut self.rng, 24),
@@ -607,12 +741,12 @@ impl IceAgent {
         self.local_candidates.clear();
         self.foundations.clear();
         self.checklist.clear();
-        // Dropping the transactions forgets every outstanding check, query and consent request.
-        self.transactions = ClientTransactions::new(*self.transactions.config());
         self.gathering = Gathering::default();
         self.early_checks.clear();
         self.selected = None;
         self.consent = None;
+        self.failure = None;
+        self.lost_selection = false;
         self.pac_deadline = None;
         self.first_valid_at = None;
         self.end_of_candidates_sent = false;
@@ -639,6 +773,7 @@ impl IceAgent {
     // Output
 
     /// The next event, if any.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<IceEvent> {
         let event = self.events.pop_front();
         if event.is_none() && self.events.capacity() > 0 {
@@ -652,15 +787,25 @@ impl IceAgent {
     ///
     /// Datagrams from a relayed address come out framed for the TURN server (Send indication
     /// or ChannelData, RFC 8656 §11, §12), with `source` the base and `destination` the server.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+    ///
+    /// `Ok(None)` means nothing is left to send. `buf` must hold [`MIN_TRANSMIT_BUFFER`] bytes:
+    /// a smaller one is refused with [`IceError::BufferTooSmall`] and nothing is taken from
+    /// the queue. A datagram that can no longer be framed (its allocation is gone) is skipped,
+    /// and the next one returned.
+    #[must_use = "every queued datagram must be sent"]
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, IceError> {
+        if buf.len() < MIN_TRANSMIT_BUFFER {
+            return Err(IceError::BufferTooSmall);
+        }
         if let Some(t) = self.poll_relay_transmit(buf) {
-            return Some(t);
+            return Ok(Some(t));
         }
         if self.closed {
-            return None;
+            return Ok(None);
         }
         let now = self.last_now;
         while let Some(out) = self.outbox.pop_front() {
+            self.note_sent(out.source, out.destination);
             let t = crate::relay::frame(
                 &mut self.relays,
                 now,
@@ -671,15 +816,25 @@ impl IceAgent {
             );
             self.recycle(out.payload);
             if t.is_some() {
-                return t;
+                return Ok(t);
             }
         }
-        let t = self.transactions.poll_transmit()?;
-        let (source, destination) = (t.user.base(), t.destination);
-        crate::relay::frame(&mut self.relays, now, source, destination, t.payload, buf)
+        loop {
+            let Some(t) = self.transactions.poll_transmit() else {
+                return Ok(None);
+            };
+            let (source, destination) = (t.user.base(), t.destination);
+            let framed =
+                crate::relay::frame(&mut self.relays, now, source, destination, t.payload, buf);
+            if framed.is_some() {
+                self.note_sent(source, destination);
+                return Ok(framed);
+            }
+        }
     }
 
     /// When [`IceAgent::handle_timeout`] should next be called. Pure.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
             return self.relay_poll_timeout();
@@ -698,17 +853,7 @@ impl IceAgent {
             consider(Some(slot.max(self.last_now)));
         }
         consider(self.nomination_deadline());
-        if let Some(c) = &self.consent {
-            if !c.lost {
-                if !self.config.lite {
-                    consider(Some(c.next_request));
-                }
-                // State changes at these instants; once passed they need no more wake-ups.
-                let disconnect = c.last_response + self.config.disconnect_timeout;
-                consider(Some(disconnect).filter(|t| *t > self.last_now));
-                consider(Some(c.last_response + self.config.consent_timeout));
-            }
-        }
+        consider(self.consent_deadline());
         if self.selected.is_none() {
             consider(self.pac_deadline.filter(|t| *t > self.last_now));
         }
@@ -766,6 +911,11 @@ impl IceAgent {
         seed
     }
 
+    /// A fresh tie-breaker (RFC 8445 §7.2.5.1 after a role conflict).
+    pub(crate) fn new_tie_breaker(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
     pub(crate) fn new_transaction_id(&mut self) -> TransactionId {
         let mut id = [0u8; 12];
         self.rng.fill_bytes(&mut id);
@@ -787,46 +937,117 @@ impl IceAgent {
                 self.events.push_back(IceEvent::EndOfCandidates);
             }
         }
-        let state = self.derive_connection_state(now);
-        self.set_connection_state(state);
+        match self.derive_connection_state(now) {
+            Ok(state) => self.set_connection_state(state),
+            Err(failure) => {
+                self.failure = Some(failure);
+                self.set_connection_state(IceConnectionState::Failed);
+            }
+        }
     }
 
-    fn derive_connection_state(&self, now: Instant) -> IceConnectionState {
+    /// The connection state as webrtc-pc §5.6.4 defines it, or why the agent failed.
+    fn derive_connection_state(&self, now: Instant) -> Result<IceConnectionState, IceFailure> {
+        use crate::consent::ConsentLoss;
+        // `failed` is sticky until a restart.
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        let srtt = self.selected_pair().and_then(|p| p.stats.smoothed_rtt);
+        let timeout = ConsentFreshness::response_timeout(srtt);
+        let cap = self.config.disconnect_timeout;
         if let Some(consent) = &self.consent {
-            if consent.lost {
-                return IceConnectionState::Failed;
+            match consent.lost {
+                Some(ConsentLoss::Expired) => return Err(IceFailure::ConsentExpired),
+                Some(ConsentLoss::Revoked) => return Err(IceFailure::ConsentRevoked),
+                None => {}
             }
-            if consent.since_last_response(now) >= self.config.disconnect_timeout {
-                return IceConnectionState::Disconnected;
+            if now >= consent.disconnect_at(timeout, cap) {
+                return Ok(IceConnectionState::Disconnected);
             }
         }
         if self.selected.is_some() {
             let done = self.remote_end_of_candidates
                 && self.gathering_state == IceGatheringState::Complete
                 && !self.checklist.has_pending();
-            return if done {
+            return Ok(if done {
                 IceConnectionState::Completed
             } else {
                 IceConnectionState::Connected
-            };
+            });
         }
-        if self.previous_path.is_some() {
-            return self.connection_state;
+        if let Some(previous) = &self.previous {
+            // An ICE restart: the old path carries data, and its consent decides.
+            if now >= previous.consent.disconnect_at(timeout, cap) {
+                return Ok(IceConnectionState::Disconnected);
+            }
+            return Ok(match self.connection_state {
+                IceConnectionState::Disconnected => IceConnectionState::Connected,
+                state => state,
+            });
         }
         let any_valid = self.checklist.pairs().iter().any(|p| p.valid);
-        if let Some(pac) = self.pac_deadline {
-            // RFC 8863 §4: never give up before the PAC timer; then give up without a valid pair.
-            if now >= pac && !any_valid {
-                return IceConnectionState::Failed;
+        // RFC 8863 §4: never give up before the PAC timer. Then give up without a valid pair,
+        // or when the peer has no more candidates and nothing left to check can be selected.
+        if self.pac_deadline.is_some_and(|pac| now >= pac) {
+            let exhausted = self.remote_end_of_candidates && !self.checklist.has_pending();
+            if !any_valid || exhausted {
+                return Err(IceFailure::NoWorkingPair);
             }
+        }
+        if self.lost_selection {
+            return Ok(IceConnectionState::Disconnected);
         }
         if self.remote.is_some() && (self.checklist.len() > 0 || !self.remote_candidates.is_empty())
         {
-            return IceConnectionState::Checking;
+            return Ok(IceConnectionState::Checking);
         }
-        if self.connection_state == IceConnectionState::Failed {
-            return IceConnectionState::Failed;
+        Ok(IceConnectionState::New)
+    }
+}
+
+/// Refuses remote candidates no agent can use: priority outside 1..=2³¹−1 (RFC 8445 §5.1.2.1),
+/// port 0, an unspecified or multicast address.
+fn validate_remote(c: &Candidate) -> Result<(), IceError> {
+    if c.priority == 0 || c.priority > (1 << 31) - 1 {
+        return Err(IceError::InvalidCandidate("priority outside 1..=2^31-1"));
+    }
+    if c.address.port() == 0 {
+        return Err(IceError::InvalidCandidate("port 0"));
+    }
+    let ip = c.address.ip();
+    if ip.is_unspecified() {
+        return Err(IceError::InvalidCandidate("unspecified address"));
+    }
+    if ip.is_multicast() || ip == core::net::IpAddr::V4(core::net::Ipv4Addr::BROADCAST) {
+        return Err(IceError::InvalidCandidate("multicast or broadcast address"));
+    }
+    Ok(())
+}
+
+/// True when `a` and `b` are the same transport address, an IPv6 scope id counting only when
+/// both carry one: a signalled link-local candidate has none, the socket's source address has.
+pub(crate) fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    match (a, b) {
+        (SocketAddr::V6(x), SocketAddr::V6(y)) => {
+            x.ip() == y.ip()
+                && x.port() == y.port()
+                && (x.scope_id() == y.scope_id() || x.scope_id() == 0 || y.scope_id() == 0)
         }
-        IceConnectionState::New
+        _ => a == b,
+    }
+}
+
+/// A scope-less link-local remote address takes the scope of the base it pairs with, so the
+/// driver can send to it and its answers match the pair exactly.
+fn scoped_like(remote: SocketAddr, base: SocketAddr) -> SocketAddr {
+    match (remote, base) {
+        (SocketAddr::V6(mut r), SocketAddr::V6(b))
+            if r.scope_id() == 0 && r.ip().segments()[0] & 0xffc0 == 0xfe80 =>
+        {
+            r.set_scope_id(b.scope_id());
+            SocketAddr::V6(r)
+        }
+        _ => remote,
     }
 }

@@ -52,13 +52,21 @@ pub const fn candidate_priority(kind: CandidateKind, local_preference: u16, comp
     (kind.type_preference() << 24) | ((local_preference as u32) << 8) | (256 - component as u32)
 }
 
-/// Local preference for the base at `index` in the driver's order, preferring IPv6 over IPv4 on
-/// the same interface rank (RFC 8445 §5.1.2.2 requires distinct values per base; RFC 8421 §4
-/// recommends interleaving address families).
-pub fn local_preference(index: usize, ip: &IpAddr) -> u16 {
-    let rank = u16::try_from(index).unwrap_or(u16::MAX / 2).min(0x7ffe);
-    let family_bonus = if ip.is_ipv6() { 1 } else { 0 };
-    u16::MAX - 2 * rank - (1 - family_bonus)
+/// Server slots per base: candidates of one type from up to this many servers on one base get
+/// distinct local preferences.
+pub const SERVER_SLOTS: usize = 16;
+
+/// Local preference of a candidate on the base of rank `rank` among the bases of its address
+/// family (in the driver's order), gathered through server `slot` (0 for host candidates).
+///
+/// Distinct for every (base, server) (RFC 8445 §5.1.2.1), and interleaving the families as
+/// RFC 8421 §4 recommends: the first IPv6 base, then the first IPv4 one, then the second IPv6
+/// one, and so on.
+pub fn local_preference(rank: usize, ip: &IpAddr, slot: usize) -> u16 {
+    let max_rank = usize::from(u16::MAX) / (2 * SERVER_SLOTS) - 1;
+    let family = usize::from(ip.is_ipv4());
+    let position = (2 * rank.min(max_rank) + family) * SERVER_SLOTS + slot.min(SERVER_SLOTS - 1);
+    u16::MAX - u16::try_from(position).unwrap_or(u16::MAX)
 }
 
 /// A candidate: local or remote (RFC 8445 §5.1).
@@ -175,16 +183,22 @@ mod tests {
     }
 
     #[test]
-    fn local_preference_is_distinct_per_base_and_family() {
+    fn local_preference_is_distinct_per_base_family_and_server() {
         let v4: IpAddr = "10.0.0.1".parse().unwrap();
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let mut prefs: Vec<u16> = (0..4)
-            .flat_map(|i| [local_preference(i, &v4), local_preference(i, &v6)])
+            .flat_map(|i| (0..3).map(move |s| (i, s)))
+            .flat_map(|(i, s)| [local_preference(i, &v4, s), local_preference(i, &v6, s)])
             .collect();
-        assert!(local_preference(0, &v6) > local_preference(0, &v4));
+        // RFC 8421 §4: v6 #0 > v4 #0 > v6 #1 > v4 #1.
+        assert!(local_preference(0, &v6, 0) > local_preference(0, &v4, 0));
+        assert!(local_preference(0, &v4, 0) > local_preference(1, &v6, 0));
+        assert!(local_preference(1, &v6, 0) > local_preference(1, &v4, 0));
         prefs.sort();
         prefs.dedup();
-        assert_eq!(prefs.len(), 8);
+        assert_eq!(prefs.len(), 24);
+        // Huge ranks and slots saturate instead of overflowing.
+        let _ = local_preference(usize::MAX, &v4, usize::MAX);
     }
 
     #[test]

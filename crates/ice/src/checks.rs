@@ -5,18 +5,16 @@ use core::net::SocketAddr;
 use std::time::Instant;
 
 use floe_stun::attributes::{
-    ErrorCode, IceControlled, IceControlling, MappedAddress, Priority, UseCandidate, Username,
-    XorMappedAddress,
+    ErrorCode, IceControlled, IceControlling, List, MappedAddress, Priority, UnknownAttributes,
+    UseCandidate, Username, XorMappedAddress,
 };
 use floe_stun::{
-    is_stun, Class, Message, MessageType, MessageWriter, Method, TransactionEvent, TransactionId,
+    is_stun, Class, IntegrityKey, Message, MessageType, MessageWriter, Method, TransactionId,
     TransactionOutcome,
 };
 
-use crate::agent::{EarlyCheck, IceAgent, Outgoing, Purpose};
-use crate::candidate::{
-    candidate_priority, local_preference, push_small, Candidate, CandidateKind, COMPONENT_RTP,
-};
+use crate::agent::{same_address, EarlyCheck, Generation, IceAgent, Outgoing, Purpose};
+use crate::candidate::{candidate_priority, push_small, Candidate, CandidateKind, COMPONENT_RTP};
 use crate::pair::{PairId, PairState};
 use crate::state::Verdict;
 
@@ -25,6 +23,15 @@ use crate::state::Verdict;
 enum Answer<'r> {
     Success,
     Error(u16, &'r str),
+    /// 420 with the unknown comprehension-required attributes (RFC 8489 §6.3.1.1).
+    UnknownAttributes(&'r [u16]),
+}
+
+/// Which credentials sign a request: USERNAME is "remote:local" (RFC 8445 §7.2.2).
+struct Signer<'a> {
+    remote_ufrag: &'a str,
+    local_ufrag: &'a str,
+    key: &'a IntegrityKey,
 }
 
 /// The answer when both sides claim the same role and we keep ours (RFC 8445 §7.3.1.1).
@@ -37,10 +44,9 @@ impl IceAgent {
     /// The PRIORITY a check from `base` carries: what a peer-reflexive candidate learnt from it
     /// would get (RFC 8445 §7.1.1).
     pub(crate) fn prflx_priority(&self, base: SocketAddr) -> u32 {
-        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
         candidate_priority(
             CandidateKind::PeerReflexive,
-            local_preference(index, &base.ip()),
+            self.local_preference(base, 0),
             COMPONENT_RTP,
         )
     }
@@ -53,7 +59,6 @@ impl IceAgent {
         now: Instant,
         pair_id: PairId,
         use_candidate: bool,
-        consent: bool,
     ) -> bool {
         let Some(pair) = self.checklist.get(pair_id) else {
             return false;
@@ -61,22 +66,15 @@ impl IceAgent {
         let (base, destination) = (pair.base, pair.remote_addr);
         let tid = self.new_transaction_id();
         let mut buf = [0u8; STUN_BUF];
-        let Some(len) = self.encode_binding_request(&mut buf, tid, base, use_candidate) else {
+        let Some(len) = self.encode_check(&mut buf, tid, base, use_candidate) else {
             return false;
         };
-        let purpose = if consent {
-            Purpose::Consent {
-                pair: pair_id,
-                base,
-                sent_at: now,
-            }
-        } else {
-            Purpose::Check {
-                pair: pair_id,
-                base,
-                use_candidate,
-                sent_at: now,
-            }
+        let purpose = Purpose::Check {
+            pair: pair_id,
+            base,
+            use_candidate,
+            controlling: self.controlling,
+            sent_at: now,
         };
         if self
             .transactions
@@ -87,18 +85,69 @@ impl IceAgent {
         }
         if let Some(pair) = self.checklist.get_mut(pair_id) {
             pair.stats.requests_sent += 1;
-            if !consent {
-                pair.state = PairState::InProgress;
-                pair.transaction = Some(tid);
-                pair.check_sent_at = Some(now);
-                pair.nominating = use_candidate;
-            }
+            pair.state = PairState::InProgress;
+            pair.transaction = Some(tid);
+            pair.check_sent_at = Some(now);
+            pair.nominating = use_candidate;
         }
         true
     }
 
-    /// Writes a check's Binding request into `buf`; returns its length.
-    fn encode_binding_request(
+    /// Sends one consent request on the path of `generation`, signed with that generation's
+    /// credentials; it is never retransmitted (RFC 7675 §5.1) and forgotten when consent
+    /// expires.
+    pub(crate) fn send_consent_request(&mut self, now: Instant, generation: Generation) {
+        let tid = self.new_transaction_id();
+        let mut buf = [0u8; STUN_BUF];
+        let (path, len) = match generation {
+            Generation::Current => {
+                let (Some(c), Some(remote)) = (&self.consent, &self.remote) else {
+                    return;
+                };
+                let signer = Signer {
+                    remote_ufrag: &remote.ufrag,
+                    local_ufrag: &self.local.ufrag,
+                    key: &remote.key,
+                };
+                (c.path, self.encode_binding_request(&mut buf, tid, c.path.0, false, &signer))
+            }
+            Generation::Previous => {
+                let Some(p) = &self.previous else {
+                    return;
+                };
+                let signer = Signer {
+                    remote_ufrag: &p.remote.ufrag,
+                    local_ufrag: &p.local.ufrag,
+                    key: &p.remote.key,
+                };
+                let path = p.consent.path;
+                (path, self.encode_binding_request(&mut buf, tid, path.0, false, &signer))
+            }
+        };
+        let Some(len) = len else {
+            return;
+        };
+        let purpose = Purpose::Consent {
+            generation,
+            base: path.0,
+            sent_at: now,
+        };
+        let timeout = self.config.consent_timeout;
+        if self
+            .transactions
+            .start_once(now, path.1, &buf[..len], timeout, purpose)
+            .is_ok()
+        {
+            if let Some(p) = self.selected.and_then(|id| self.checklist.get_mut(id)) {
+                if (p.base, p.remote_addr) == path {
+                    p.stats.requests_sent += 1;
+                }
+            }
+        }
+    }
+
+    /// Writes a check's Binding request into `buf` with this generation's credentials.
+    fn encode_check(
         &self,
         buf: &mut [u8],
         tid: TransactionId,
@@ -106,7 +155,25 @@ impl IceAgent {
         use_candidate: bool,
     ) -> Option<usize> {
         let remote = self.remote.as_ref()?;
-        let username = format!("{}:{}", remote.ufrag, self.local.ufrag);
+        let signer = Signer {
+            remote_ufrag: &remote.ufrag,
+            local_ufrag: &self.local.ufrag,
+            key: &remote.key,
+        };
+        self.encode_binding_request(buf, tid, base, use_candidate, &signer)
+    }
+
+    /// Writes a Binding request into `buf`: USERNAME, PRIORITY, the role attribute,
+    /// USE-CANDIDATE when nominating, MESSAGE-INTEGRITY and FINGERPRINT; returns its length.
+    fn encode_binding_request(
+        &self,
+        buf: &mut [u8],
+        tid: TransactionId,
+        base: SocketAddr,
+        use_candidate: bool,
+        signer: &Signer<'_>,
+    ) -> Option<usize> {
+        let username = format!("{}:{}", signer.remote_ufrag, signer.local_ufrag);
         let priority = self.prflx_priority(base);
         let mut w = MessageWriter::new(buf, MessageType::BINDING_REQUEST, tid).ok()?;
         let ok = w.add(&Username(&username)).is_ok()
@@ -117,7 +184,7 @@ impl IceAgent {
                 w.add(&IceControlled(self.tie_breaker)).is_ok()
             }
             && (!use_candidate || w.add(&UseCandidate).is_ok())
-            && w.add_message_integrity(&remote.key).is_ok()
+            && w.add_message_integrity(signer.key).is_ok()
             && w.add_fingerprint().is_ok();
         ok.then(|| w.finish())
     }
@@ -161,12 +228,19 @@ impl IceAgent {
         };
         let mut buf = [0u8; STUN_BUF];
         // Encode first: the role may have changed since, and the request must say so.
-        let Some(len) = self.encode_binding_request(&mut buf, tid, base, use_candidate) else {
+        let Some(len) = self.encode_check(&mut buf, tid, base, use_candidate) else {
             return;
         };
-        let Some(purpose) = self.transactions.cancel(tid) else {
+        let controlling = self.controlling;
+        let Some(mut purpose) = self.transactions.cancel(tid) else {
             return;
         };
+        if let Purpose::Check {
+            controlling: role, ..
+        } = &mut purpose
+        {
+            *role = controlling;
+        }
         if self
             .transactions
             .start(now, destination, &buf[..len], false, purpose)
@@ -241,18 +315,22 @@ impl IceAgent {
             .pairs_mut()
             .iter_mut()
             .find(|p| p.base == local && p.remote_addr == remote);
+        let previous = self.previous.as_ref().map(|p| p.consent.path);
         match known {
             Some(pair) => {
                 pair.stats.bytes_received += len as u64;
                 Verdict::ApplicationData
             }
-            None if self.previous_path == Some((local, remote)) => Verdict::ApplicationData,
+            None if previous == Some((local, remote)) => Verdict::ApplicationData,
             None => Verdict::NotForUs,
         }
     }
 
     /// Answers a check (RFC 8445 §7.3). Requests that fail FINGERPRINT, USERNAME or
-    /// MESSAGE-INTEGRITY validation are dropped without an answer.
+    /// MESSAGE-INTEGRITY validation are dropped without an answer (a documented deviation:
+    /// no reflection towards forged sources), and nothing in them is acted on. Authenticated
+    /// requests that are malformed get a signed 400, or 420 for unknown comprehension-required
+    /// attributes (RFC 8489 §6.3.1.1).
     fn handle_binding_request(
         &mut self,
         now: Instant,
@@ -270,21 +348,41 @@ impl IceAgent {
         let Some((ours, _theirs)) = username.split_once(':') else {
             return;
         };
-        if ours != self.local.ufrag || msg.verify_integrity(&self.local_key).is_err() {
+        if ours != self.local.ufrag {
+            self.answer_previous_generation(now, local, remote, msg, ours);
             return;
         }
-        let Ok(Some(Priority(priority))) = msg.get::<Priority>() else {
+        if msg.verify_integrity(&self.local_key).is_err() {
+            return;
+        }
+        let key = self.local_key.clone();
+        let unknown: Vec<u16> = msg.unknown_comprehension_required().take(8).collect();
+        if !unknown.is_empty() {
+            self.respond(local, remote, msg, Answer::UnknownAttributes(&unknown), &key);
+            return;
+        }
+        let controlling = msg.get::<IceControlling>();
+        let controlled = msg.get::<IceControlled>();
+        let (Ok(Some(Priority(priority))), Ok(controlling), Ok(controlled)) =
+            (msg.get::<Priority>(), controlling, controlled)
+        else {
+            let bad = Answer::Error(ErrorCode::BAD_REQUEST, "Bad Request");
+            self.respond(local, remote, msg, bad, &key);
             return;
         };
-        let controlling = msg.get::<IceControlling>().ok().flatten();
-        let controlled = msg.get::<IceControlled>().ok().flatten();
+        if controlling.is_some() == controlled.is_some() || priority == 0 {
+            // RFC 8445 §7.1.1-§7.1.3: exactly one role attribute, and a PRIORITY.
+            let bad = Answer::Error(ErrorCode::BAD_REQUEST, "Bad Request");
+            self.respond(local, remote, msg, bad, &key);
+            return;
+        }
         let use_candidate = msg.has(floe_stun::types::USE_CANDIDATE);
 
         // Role conflict (RFC 8445 §7.3.1.1).
         match (self.controlling, controlling, controlled) {
             (true, Some(IceControlling(theirs)), _) => {
                 if self.tie_breaker >= theirs {
-                    self.respond(local, remote, msg, ROLE_CONFLICT);
+                    self.respond(local, remote, msg, ROLE_CONFLICT, &key);
                     return;
                 }
                 self.switch_role(false);
@@ -293,30 +391,37 @@ impl IceAgent {
                 if self.tie_breaker >= theirs {
                     self.switch_role(true);
                 } else {
-                    self.respond(local, remote, msg, ROLE_CONFLICT);
+                    self.respond(local, remote, msg, ROLE_CONFLICT, &key);
                     return;
                 }
             }
-            (_, None, None) => return,
             _ => {}
         }
 
-        self.respond(local, remote, msg, Answer::Success);
+        self.respond(local, remote, msg, Answer::Success, &key);
 
-        // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate.
-        if !self.remote_candidates.iter().any(|c| c.address == remote) {
-            if self.remote_candidates.len() >= self.config.max_remote_candidates {
+        // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate; it forms only
+        // the pair the triggered check goes on.
+        if !self
+            .remote_candidates
+            .iter()
+            .any(|c| same_address(c.address, remote))
+        {
+            if self.remote_candidates.len() >= self.config.max_remote_candidates
+                || self.selected.is_some()
+            {
                 return;
             }
             let foundation = format!("prflx{}", self.remote_candidates.len());
-            self.push_remote_candidate(Candidate {
+            let candidate = Candidate {
                 kind: CandidateKind::PeerReflexive,
                 address: remote,
                 base: None,
                 priority,
                 foundation,
                 component: COMPONENT_RTP,
-            });
+            };
+            self.push_remote_candidate(candidate, false);
         }
         let use_candidate = use_candidate && !self.controlling;
         if self.remote.is_none() && !self.config.lite {
@@ -331,6 +436,35 @@ impl IceAgent {
             return;
         }
         self.on_checked_by_peer(now, local, remote, use_candidate);
+    }
+
+    /// A request for the generation before an ICE restart, on the path that still carries
+    /// data: answered with the old password so the peer's consent holds (RFC 8445 §9), and for
+    /// a lite agent it is what keeps consent. Anything else is dropped.
+    fn answer_previous_generation(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+        ours: &str,
+    ) {
+        let Some(previous) = &self.previous else {
+            return;
+        };
+        if ours != previous.local.ufrag
+            || previous.consent.path != (local, remote)
+            || msg.verify_integrity(&previous.local_key).is_err()
+        {
+            return;
+        }
+        let key = previous.local_key.clone();
+        self.respond(local, remote, msg, Answer::Success, &key);
+        if self.config.lite {
+            if let Some(p) = &mut self.previous {
+                p.consent.on_response(now);
+            }
+        }
     }
 
     /// The peer checked (base, remote) successfully from its side: queue our triggered check
@@ -354,7 +488,7 @@ impl IceAgent {
                 let Some(r) = self
                     .remote_candidates
                     .iter()
-                    .position(|c| c.address == remote)
+                    .position(|c| same_address(c.address, remote))
                 else {
                     return;
                 };
@@ -365,6 +499,7 @@ impl IceAgent {
             }
         };
         let lite = self.config.lite;
+        let selected = self.selected.is_some();
         let Some(pair) = self.checklist.get_mut(pair_id) else {
             return;
         };
@@ -374,10 +509,20 @@ impl IceAgent {
             // A lite agent does not check: a valid request makes the pair valid (RFC 8445 §2.5).
             pair.state = PairState::Succeeded;
             pair.valid = true;
-        } else {
+        } else if !selected {
+            // §8.1.2: once a pair is selected no new checks go out.
             match pair.state {
                 PairState::Succeeded => {}
-                PairState::InProgress => self.retransmit_check(now, pair_id),
+                PairState::InProgress => {
+                    // §7.3.1.4: cancel the check in progress (no more retransmissions, but its
+                    // response still counts) and check the pair again as a triggered check.
+                    pair.state = PairState::Waiting;
+                    pair.nominating = false;
+                    if let Some(tid) = pair.transaction.take() {
+                        self.transactions.stop_retransmitting(now, tid);
+                    }
+                    self.checklist.trigger(pair_id);
+                }
                 PairState::Frozen | PairState::Waiting | PairState::Failed => {
                     pair.state = PairState::Waiting;
                     self.checklist.trigger(pair_id);
@@ -388,7 +533,7 @@ impl IceAgent {
             // A lite agent sends no requests of its own (RFC 8445 §2.5), so an authenticated
             // check from the peer on the selected pair is what tells it consent still holds.
             if let Some(c) = &mut self.consent {
-                c.last_response = now;
+                c.on_response(now);
             }
         }
         let Some(pair) = self.checklist.get_mut(pair_id) else {
@@ -412,12 +557,13 @@ impl IceAgent {
         remote: SocketAddr,
         request: &Message<'_>,
         answer: Answer<'_>,
+        key: &IntegrityKey,
     ) {
         let mut payload = self.take_buffer();
         payload.resize(STUN_BUF, 0);
         let message_type = match answer {
             Answer::Success => MessageType::BINDING_SUCCESS,
-            Answer::Error(..) => MessageType::BINDING_ERROR,
+            Answer::Error(..) | Answer::UnknownAttributes(_) => MessageType::BINDING_ERROR,
         };
         let len = {
             let Ok(mut w) =
@@ -428,9 +574,15 @@ impl IceAgent {
             let body = match answer {
                 Answer::Success => w.add(&XorMappedAddress(remote)),
                 Answer::Error(code, reason) => w.add(&ErrorCode::new(code, reason)),
+                Answer::UnknownAttributes(types) => w
+                    .add(&ErrorCode::new(
+                        ErrorCode::UNKNOWN_ATTRIBUTE,
+                        "Unknown Attribute",
+                    ))
+                    .and_then(|()| w.add(&UnknownAttributes(List::Items(types)))),
             };
             let sealed = body
-                .and_then(|()| w.add_message_integrity(&self.local_key))
+                .and_then(|()| w.add_message_integrity(key))
                 .and_then(|()| w.add_fingerprint());
             if sealed.is_err() {
                 return;
@@ -462,17 +614,24 @@ impl IceAgent {
         if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
             return Verdict::Stun;
         }
-        match purpose {
-            Purpose::Check { .. } | Purpose::Consent { .. } => {
-                // Responses to checks are signed with the peer's password (RFC 8445 §7.2.5.1).
-                let Some(creds) = &self.remote else {
-                    return Verdict::Stun;
-                };
-                if msg.verify_integrity(&creds.key).is_err() {
-                    return Verdict::Stun;
-                }
-            }
-            Purpose::Gather { .. } => {}
+        // Responses to checks and consent requests are signed with the password of the
+        // generation that sent them (RFC 8445 §7.2.5.1); an unsigned or forged one is dropped.
+        let key = match purpose {
+            Purpose::Check { .. }
+            | Purpose::Consent {
+                generation: Generation::Current,
+                ..
+            } => self.remote.as_ref().map(|r| &r.key),
+            Purpose::Consent {
+                generation: Generation::Previous,
+                ..
+            } => self.previous.as_ref().map(|p| &p.remote.key),
+            Purpose::Gather { .. } => None,
+        };
+        if !matches!(purpose, Purpose::Gather { .. })
+            && !key.is_some_and(|k| msg.verify_integrity(k).is_ok())
+        {
+            return Verdict::Stun;
         }
         let Some(event) = self.transactions.handle_response(remote, msg) else {
             return Verdict::Stun;
@@ -482,52 +641,73 @@ impl IceAgent {
                 pair,
                 base,
                 use_candidate,
+                controlling,
                 sent_at,
             } => {
-                self.on_check_outcome(now, pair, local == base, use_candidate, sent_at, event, msg)
+                let check = SentCheck {
+                    transaction: tid,
+                    pair,
+                    use_candidate,
+                    controlling,
+                    sent_at,
+                };
+                self.on_check_outcome(now, check, local == base, &event.outcome, msg)
             }
-            Purpose::Consent { pair, sent_at, .. } => {
-                self.on_consent_outcome(now, pair, sent_at, &event.outcome)
+            Purpose::Consent {
+                generation,
+                base,
+                sent_at,
+            } => {
+                // Like a check, a consent response must come back on the request's 5-tuple.
+                if local == base {
+                    let path = (base, remote);
+                    self.on_consent_outcome(now, generation, path, sent_at, &event.outcome);
+                }
             }
             Purpose::Gather { base } => self.on_gather_outcome(now, base, &event, Some(msg)),
         }
         Verdict::Stun
     }
 
-    /// Acts on the response to a check (RFC 8445 §7.2.5); timeouts go to [`Self::fail_pair`].
-    #[allow(clippy::too_many_arguments)]
+    /// Acts on the response to a check (RFC 8445 §7.2.5); timeouts go to
+    /// [`Self::check_timed_out`].
     pub(crate) fn on_check_outcome(
         &mut self,
         now: Instant,
-        pair_id: PairId,
+        check: SentCheck,
         symmetric: bool,
-        use_candidate: bool,
-        sent_at: Instant,
-        event: TransactionEvent<Purpose>,
+        outcome: &TransactionOutcome,
         msg: &Message<'_>,
     ) {
-        match event.outcome {
+        let pair_id = check.pair;
+        match outcome {
             TransactionOutcome::Success => {}
-            TransactionOutcome::Error { code, .. } if code == ErrorCode::ROLE_CONFLICT => {
-                // RFC 8445 §7.2.5.1: switch roles, then retry the pair as a triggered check.
-                let flip = !self.controlling;
-                self.switch_role(flip);
-                if let Some(pair) = self.checklist.get_mut(pair_id) {
-                    pair.state = PairState::Waiting;
-                    pair.transaction = None;
-                    pair.nominating = false;
+            TransactionOutcome::Error { code, .. } if *code == ErrorCode::ROLE_CONFLICT => {
+                // RFC 8445 §7.2.5.1: take the role opposite to the one this request claimed
+                // (several 487s in flight do not flip it back), with a new tie-breaker, then
+                // check the pair again as a triggered check.
+                if self.controlling == check.controlling {
+                    self.switch_role(!check.controlling);
+                    self.tie_breaker = self.new_tie_breaker();
                 }
-                self.checklist.trigger(pair_id);
+                if let Some(pair) = self.checklist.get_mut(pair_id) {
+                    if pair.transaction == Some(check.transaction) {
+                        pair.state = PairState::Waiting;
+                        pair.transaction = None;
+                        pair.nominating = false;
+                        self.checklist.trigger(pair_id);
+                    }
+                }
                 return;
             }
             _ => {
-                self.fail_pair(pair_id);
+                self.fail_check(check);
                 return;
             }
         }
         // RFC 8445 §7.2.5.2.1: the response must come back on the 5-tuple the request used.
         if !symmetric {
-            self.fail_pair(pair_id);
+            self.fail_check(check);
             return;
         }
         let mapped = msg
@@ -565,23 +745,26 @@ impl IceAgent {
             }
         }
         let rto = self.config.check_rto;
+        let controlling = self.controlling;
         let Some(pair) = self.checklist.get_mut(pair_id) else {
             return;
         };
         // Karn's algorithm (RFC 6298 §3): no RTT sample from a request that was sent more than
         // once, as the response may answer any copy. The first retransmission goes out one RTO
         // after the request; `retransmit_check` moves `check_sent_at` when it resends early.
-        let rtt = now.saturating_duration_since(sent_at);
-        let sent_once = rtt < rto && pair.check_sent_at == Some(sent_at);
+        let rtt = now.saturating_duration_since(check.sent_at);
+        let sent_once = rtt < rto && pair.check_sent_at == Some(check.sent_at);
         pair.state = PairState::Succeeded;
         pair.valid = true;
-        pair.transaction = None;
-        pair.nominating = false;
+        if pair.transaction == Some(check.transaction) {
+            pair.transaction = None;
+            pair.nominating = false;
+        }
         pair.stats.responses_received += 1;
         if sent_once {
             pair.stats.record_rtt(rtt);
         }
-        let nominate = (use_candidate && self.controlling) || pair.nominate_on_success;
+        let nominate = (check.use_candidate && controlling) || pair.nominate_on_success;
         if nominate {
             pair.nominated = true;
         }
@@ -592,16 +775,46 @@ impl IceAgent {
         }
         if self.selected == Some(pair_id) {
             if let Some(c) = &mut self.consent {
-                c.last_response = now;
+                c.on_response(now);
             }
         }
     }
 
+    /// A check failed (error, timeout, asymmetric answer). Only the pair's current check
+    /// decides its state: a cancelled one (§7.3.1.4) or a stale one changes nothing.
+    pub(crate) fn fail_check(&mut self, check: SentCheck) {
+        let current = self
+            .checklist
+            .get(check.pair)
+            .is_some_and(|p| p.transaction == Some(check.transaction));
+        if current {
+            self.fail_pair(check.pair);
+        }
+    }
+
+    /// Marks a pair Failed. A failed nominating check leaves the pair neither valid nor
+    /// nominated, and a nomination the peer sent for it is forgotten: nothing is ever sent on
+    /// a pair whose check did not succeed (RFC 7675 §5.1).
     pub(crate) fn fail_pair(&mut self, pair_id: PairId) {
         if let Some(pair) = self.checklist.get_mut(pair_id) {
+            if pair.nominating {
+                pair.valid = false;
+                pair.nominated = false;
+            }
             pair.state = PairState::Failed;
             pair.transaction = None;
             pair.nominating = false;
+            pair.nominate_on_success = false;
         }
     }
+}
+
+/// What the agent remembers of a check it sent, to act on its outcome.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SentCheck {
+    pub(crate) transaction: TransactionId,
+    pub(crate) pair: PairId,
+    pub(crate) use_candidate: bool,
+    pub(crate) controlling: bool,
+    pub(crate) sent_at: Instant,
 }

@@ -28,7 +28,7 @@ mod relay;
 mod schedule;
 mod state;
 
-pub use agent::{Credentials, IceAgent, IceError};
+pub use agent::{Credentials, IceAgent, IceError, IceFailure, MIN_TRANSMIT_BUFFER};
 pub use candidate::{Candidate, CandidateKind};
 pub use config::{AgentConfig, TransportPolicy, TurnServerConfig};
 pub use consent::ConsentFreshness;

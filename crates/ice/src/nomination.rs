@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::agent::IceAgent;
+use crate::agent::{Generation, IceAgent, Purpose};
 use crate::consent::ConsentFreshness;
 use crate::pair::{PairId, PairState};
 use crate::state::IceEvent;
@@ -80,7 +80,7 @@ impl IceAgent {
         if now < until {
             return;
         }
-        if !self.send_binding_request(now, id, true, false) {
+        if !self.send_binding_request(now, id, true) {
             // Could not start the transaction (table full): retry through the triggered queue.
             if let Some(pair) = self.checklist.get_mut(id) {
                 pair.nominating = true;
@@ -110,9 +110,21 @@ impl IceAgent {
         let local = self.local_candidates.get(pair.local).cloned();
         let remote = self.remote_candidates.get(pair.remote).cloned();
         self.selected = Some(id);
-        self.previous_path = None;
+        if self.previous.take().is_some() {
+            // The restart found its pair: the old path and its consent are done.
+            self.transactions.cancel_where(|p| {
+                matches!(
+                    p,
+                    Purpose::Consent {
+                        generation: Generation::Previous,
+                        ..
+                    }
+                )
+            });
+        }
+        self.lost_selection = false;
         let interval = ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
-        self.consent = Some(ConsentFreshness::new(now, interval));
+        self.consent = Some(ConsentFreshness::new(now, (base, remote_addr), interval));
         self.checklist.prune_below(priority);
         self.stop_other_checks(id);
         // RFC 8656 §12: data on a relayed selected pair uses a channel (4 bytes of framing).

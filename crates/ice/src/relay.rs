@@ -20,7 +20,7 @@ use floe_turn::{ClientConfig, Received, SendError, TurnClient, TurnEvent};
 
 use crate::agent::{IceAgent, IceError};
 use crate::candidate::COMPONENT_RTP;
-use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
+use crate::candidate::{candidate_priority, Candidate, CandidateKind};
 use crate::config::TransportPolicy;
 use crate::pair::PairState;
 use crate::state::{Transmit, Verdict};
@@ -88,11 +88,12 @@ impl IceAgent {
             if server.server.is_ipv4() != base.is_ipv4() {
                 continue;
             }
-            if let Some(i) = self
-                .relays
-                .iter()
-                .position(|r| r.base == base && r.client.config().server == server.server)
-            {
+            // One allocation per (base, server, transport): UDP and TCP to one server are two.
+            if let Some(i) = self.relays.iter().position(|r| {
+                r.base == base
+                    && r.client.config().server == server.server
+                    && r.client.config().transport == server.transport
+            }) {
                 self.announce_relay(now, i);
                 continue;
             }
@@ -119,8 +120,17 @@ impl IceAgent {
     fn announce_relay(&mut self, now: Instant, i: usize) {
         let r = &self.relays[i];
         let (base, server, relayed, mapped) = (r.base, r.client.server(), r.relayed, r.mapped);
-        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
-        let pref = local_preference(index, &base.ip());
+        // Distinct local preferences per server (RFC 8445 §5.1.2.1): relayed candidates by the
+        // server's place among the TURN servers, their srflx ones after the STUN servers'.
+        let transport = r.client.config().transport;
+        let slot = self
+            .config
+            .turn_servers
+            .iter()
+            .position(|s| s.server == r.client.config().server && s.transport == transport)
+            .unwrap_or(0);
+        let pref = self.local_preference(base, slot);
+        let srflx_pref = self.local_preference(base, self.config.stun_servers.len() + slot);
         if let Some(relayed) = relayed {
             let foundation =
                 self.foundations
@@ -148,7 +158,11 @@ impl IceAgent {
                 kind: CandidateKind::ServerReflexive,
                 address: mapped,
                 base: Some(base),
-                priority: candidate_priority(CandidateKind::ServerReflexive, pref, COMPONENT_RTP),
+                priority: candidate_priority(
+                    CandidateKind::ServerReflexive,
+                    srflx_pref,
+                    COMPONENT_RTP,
+                ),
                 foundation,
                 component: COMPONENT_RTP,
             };
@@ -365,12 +379,45 @@ impl IceAgent {
     /// it (RFC 8656 §3.1), so it no longer holds gathering back, and pairs on it fail their
     /// checks or consent.
     pub fn handle_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
-        if let Some(i) = self.stream_relay(local, server) {
-            let r = &mut self.relays[i];
-            r.deadline = None;
-            r.relayed = None;
+        let Some(i) = self.stream_relay(local, server) else {
+            return;
+        };
+        let r = &mut self.relays[i];
+        r.deadline = None;
+        let Some(relayed) = r.relayed.take() else {
             self.drive(now);
+            return;
+        };
+        // Pairs on the relayed address fail; if one was selected, the selection is gone.
+        let on_relay: Vec<_> = self
+            .checklist
+            .pairs()
+            .iter()
+            .filter(|p| p.base == relayed)
+            .map(|p| (p.id, p.transaction))
+            .collect();
+        for (id, transaction) in on_relay {
+            if let Some(tid) = transaction {
+                self.transactions.cancel(tid);
+            }
+            if let Some(p) = self.checklist.get_mut(id) {
+                p.state = PairState::Failed;
+                p.transaction = None;
+                p.valid = false;
+                p.nominated = false;
+                p.nominating = false;
+                p.nominate_on_success = false;
+            }
+            if self.selected == Some(id) {
+                self.selected = None;
+                self.consent = None;
+                self.lost_selection = true;
+            }
         }
+        if self.previous.as_ref().is_some_and(|p| p.consent.path.0 == relayed) {
+            self.previous = None;
+        }
+        self.drive(now);
     }
 
     /// The next application datagram relayed over a TURN stream.

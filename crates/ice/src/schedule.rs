@@ -8,10 +8,8 @@ use floe_stun::attributes::{MappedAddress, XorMappedAddress};
 use floe_stun::{Message, MessageType, MessageWriter, TransactionEvent, TransactionOutcome};
 
 use crate::agent::{IceAgent, IceError, Purpose};
-use crate::candidate::{
-    candidate_priority, local_preference, Candidate, CandidateKind, COMPONENT_RTP,
-};
-use crate::consent::ConsentFreshness;
+use crate::candidate::{candidate_priority, Candidate, CandidateKind, COMPONENT_RTP};
+use crate::checks::SentCheck;
 use crate::gathering::QueryState;
 use crate::pair::{PairId, PairState};
 use crate::state::Transmit;
@@ -26,7 +24,20 @@ impl IceAgent {
         self.transactions.handle_timeout(now);
         while let Some(event) = self.transactions.poll_event() {
             match event.user {
-                Purpose::Check { pair, .. } => self.fail_pair(pair),
+                Purpose::Check {
+                    pair,
+                    use_candidate,
+                    controlling,
+                    sent_at,
+                    ..
+                } => self.fail_check(SentCheck {
+                    transaction: event.transaction_id,
+                    pair,
+                    use_candidate,
+                    controlling,
+                    sent_at,
+                }),
+                // An unanswered consent request already counts from when it was sent.
                 Purpose::Consent { .. } => {}
                 Purpose::Gather { base } => self.on_gather_outcome(now, base, &event, None),
             }
@@ -75,7 +86,8 @@ impl IceAgent {
         if self.gathering.has_queued() {
             return true;
         }
-        if self.config.lite || self.remote.is_none() {
+        // Once a pair is selected no new checks go out (RFC 8445 §8.1.2).
+        if self.config.lite || self.remote.is_none() || self.selected.is_some() {
             return false;
         }
         self.checklist.has_check_ready()
@@ -105,12 +117,12 @@ impl IceAgent {
             self.send_gather_query(now);
             return;
         }
-        if self.config.lite || self.remote.is_none() {
+        if self.config.lite || self.remote.is_none() || self.selected.is_some() {
             return;
         }
         if let Some(id) = self.checklist.next_check() {
             let nominating = self.checklist.get(id).is_some_and(|p| p.nominating);
-            if !self.send_binding_request(now, id, nominating, false) {
+            if !self.send_binding_request(now, id, nominating) {
                 self.fail_pair(id);
             }
         }
@@ -175,7 +187,13 @@ impl IceAgent {
         if mapped == base || mapped.is_ipv4() != base.is_ipv4() {
             return;
         }
-        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        let slot = self
+            .config
+            .stun_servers
+            .iter()
+            .position(|s| *s == event.destination)
+            .unwrap_or(0);
+        let local_pref = self.local_preference(base, slot);
         let foundation = self.foundations.foundation(
             CandidateKind::ServerReflexive,
             base.ip(),
@@ -185,64 +203,11 @@ impl IceAgent {
             kind: CandidateKind::ServerReflexive,
             address: mapped,
             base: Some(base),
-            priority: candidate_priority(
-                CandidateKind::ServerReflexive,
-                local_preference(index, &base.ip()),
-                COMPONENT_RTP,
-            ),
+            priority: candidate_priority(CandidateKind::ServerReflexive, local_pref, COMPONENT_RTP),
             foundation,
             component: COMPONENT_RTP,
         };
         self.add_local_candidate(now, candidate);
-    }
-
-    /// Consent freshness (RFC 7675 §5.1): a request every 5 s ± 20 %; no answer for 30 s and
-    /// consent is lost.
-    fn consent_tick(&mut self, now: Instant) {
-        let Some(selected) = self.selected else {
-            return;
-        };
-        let Some(mut consent) = self.consent else {
-            return;
-        };
-        if consent.lost {
-            return;
-        }
-        if consent.since_last_response(now) >= self.config.consent_timeout {
-            consent.lost = true;
-            self.consent = Some(consent);
-            return;
-        }
-        if now >= consent.next_request && !self.config.lite {
-            let interval =
-                ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
-            consent.next_request = now + interval;
-            self.consent = Some(consent);
-            self.send_binding_request(now, selected, false, true);
-        }
-    }
-
-    pub(crate) fn on_consent_outcome(
-        &mut self,
-        now: Instant,
-        pair: PairId,
-        sent_at: Instant,
-        outcome: &TransactionOutcome,
-    ) {
-        if *outcome != TransactionOutcome::Success {
-            return;
-        }
-        if let Some(p) = self.checklist.get_mut(pair) {
-            p.stats.responses_received += 1;
-            p.stats.record_rtt(now.saturating_duration_since(sent_at));
-        }
-        if self.selected == Some(pair) {
-            if let Some(c) = &mut self.consent {
-                if !c.lost {
-                    c.last_response = now;
-                }
-            }
-        }
     }
 
     /// Prepares application data for the selected pair: copies `payload` into `buf` and says
@@ -258,6 +223,7 @@ impl IceAgent {
         if let Some(result) = self.relay_send(source, destination, payload, buf) {
             let t = result?;
             self.count_sent(payload.len());
+            self.note_sent(source, destination);
             return Ok(t);
         }
         let out = buf
@@ -265,6 +231,7 @@ impl IceAgent {
             .ok_or(IceError::BufferTooSmall)?;
         out.copy_from_slice(payload);
         self.count_sent(payload.len());
+        self.note_sent(source, destination);
         Ok(Transmit {
             source,
             destination,

@@ -75,6 +75,7 @@ impl fmt::Display for IceConnectionState {
 
 /// What the agent reports, in the order things happen.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum IceEvent {
     /// `icegatheringstatechange`.
     GatheringStateChange(IceGatheringState),

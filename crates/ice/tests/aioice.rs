@@ -176,7 +176,7 @@ fn interop(floe_controlling: bool) {
         if agent.poll_timeout().is_some_and(|t| t <= Instant::now()) {
             agent.handle_timeout(Instant::now());
         }
-        while let Some(t) = agent.poll_transmit(&mut out) {
+        while let Some(t) = agent.poll_transmit(&mut out).unwrap() {
             assert_eq!(t.source, local);
             socket.send_to(&out[..t.len], t.destination).unwrap();
         }

@@ -270,6 +270,7 @@ fn connect_through(turn: SocketAddr, transport: TurnTransport, name: &str) {
     let t = a
         .agent
         .poll_transmit(&mut buf)
+        .unwrap()
         .expect("deallocation after close");
     assert_eq!(t.destination, turn);
 }

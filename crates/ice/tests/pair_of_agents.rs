@@ -63,7 +63,7 @@ impl Net {
     fn flush(&mut self) {
         let mut buf = [0u8; 1500];
         for i in 0..2 {
-            while let Some(t) = self.agents[i].poll_transmit(&mut buf) {
+            while let Some(t) = self.agents[i].poll_transmit(&mut buf).unwrap() {
                 let to = if t.destination == self.addrs[0] { 0 } else { 1 };
                 if self.drop_all[i] {
                     continue;

@@ -148,7 +148,7 @@ impl Endpoint for AgentNode {
             return Some(d);
         }
         let mut buf = [0u8; 1500];
-        let t = self.agent.poll_transmit(&mut buf)?;
+        let t = self.agent.poll_transmit(&mut buf).unwrap()?;
         self.stun_out += 1;
         Some(Datagram::new(t.source, t.destination, &buf[..t.len]))
     }

@@ -130,7 +130,7 @@ impl Side {
     fn flush(&mut self) -> Vec<Option<Candidate>> {
         let mut buf = [0u8; 1500];
         for _ in 0..10_000 {
-            let Some(t) = self.agent.poll_transmit(&mut buf) else {
+            let Some(t) = self.agent.poll_transmit(&mut buf).unwrap() else {
                 break;
             };
             assert_eq!(t.source, self.addr, "transmit from a socket we do not have");
