@@ -13,7 +13,8 @@ async fn trickle(from: &PeerConnection, to: &PeerConnection, name: &str) -> floe
             PeerEvent::IceCandidate(c) => to.add_ice_candidate(c).await?,
             PeerEvent::ConnectionStateChange(PeerConnectionState::Connected) => return Ok(()),
             PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
-                return Err(floe::Error::ConnectionFailed)
+                let why = from.status().await?.ice_failure;
+                return Err(floe::Error::ConnectionFailed(why));
             }
             _ => {}
         }
