@@ -13,9 +13,10 @@ pub struct Pacer {
 
 impl Pacer {
     /// A pacer with interval `ta`.
+    /// `ta` is clamped to one day, so a slot never overflows `Instant`.
     pub fn new(ta: Duration) -> Self {
         Self {
-            ta,
+            ta: ta.min(Duration::from_secs(86_400)),
             next_slot: Arc::new(Mutex::new(None)),
         }
     }
@@ -36,7 +37,7 @@ impl Pacer {
         match *slot {
             Some(next) if next > now => Err(next),
             _ => {
-                *slot = Some(now + self.ta);
+                *slot = Some(now.checked_add(self.ta).unwrap_or(now));
                 Ok(())
             }
         }
