@@ -38,7 +38,10 @@ fn addr(s: &str) -> SocketAddr {
 fn allocated_client() -> (TurnClient, u16) {
     let now = Instant::now();
     let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [1; 32]);
-    let mut server = TurnServer::new(ServerConfig::new("example.test", "alice", "secret"), [2; 32]);
+    let mut server = TurnServer::new(
+        ServerConfig::new("example.test", "alice", "secret"),
+        [2; 32],
+    );
     let pump = |client: &mut TurnClient, server: &mut TurnServer| loop {
         let mut progress = false;
         while let Some(t) = client.poll_transmit() {

@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Configuration, IceTransportPolicy, TurnUrlTransport};
 use crate::convert::{
-    from_sdp_candidate, placeholder_fingerprint, to_sdp_candidate,
-    to_sdp_candidate_related, Unusable,
+    from_sdp_candidate, placeholder_fingerprint, to_sdp_candidate, to_sdp_candidate_related,
+    Unusable,
 };
 use crate::error::{Error, Result};
 use crate::mdns::CandidateLookups;

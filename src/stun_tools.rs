@@ -148,12 +148,8 @@ pub async fn binding_request(
     let mut transactions = ClientTransactions::<()>::new(TransactionConfig::default());
     let mut request = [0u8; 128];
     let id = random_transaction_id();
-    let mut w = MessageWriter::new(
-        &mut request,
-        MessageType::BINDING_REQUEST,
-        id,
-    )
-    .map_err(|e| Error::Stun(e.to_string()))?;
+    let mut w = MessageWriter::new(&mut request, MessageType::BINDING_REQUEST, id)
+        .map_err(|e| Error::Stun(e.to_string()))?;
     w.add(&Software(SOFTWARE))
         .and_then(|()| w.add_fingerprint())
         .map_err(|e| Error::Stun(e.to_string()))?;

@@ -246,12 +246,8 @@ async fn nat_exchange<R>(
     let stun = |e: &dyn std::fmt::Display| Error::Stun(e.to_string());
     let id = random_transaction_id();
     let mut request = [0u8; 128];
-    let mut w = MessageWriter::new(
-        &mut request,
-        MessageType::BINDING_REQUEST,
-        id,
-    )
-    .map_err(|e| stun(&e))?;
+    let mut w =
+        MessageWriter::new(&mut request, MessageType::BINDING_REQUEST, id).map_err(|e| stun(&e))?;
     if let Some(change) = change {
         w.add(&change).map_err(|e| stun(&e))?;
     }

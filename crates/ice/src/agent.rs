@@ -265,12 +265,7 @@ impl IceAgent {
     }
 
     /// A new agent that shares `pacer` with other agents of the process (RFC 8445 §14.2).
-    pub fn with_pacer(
-        mut config: AgentConfig,
-        now: Instant,
-        seed: [u8; 32],
-        pacer: Pacer,
-    ) -> Self {
+    pub fn with_pacer(mut config: AgentConfig, now: Instant, seed: [u8; 32], pacer: Pacer) -> Self {
         // Zero intervals would make the agent spin at one instant; RFC 8445 §14.2 puts Ta at
         // 5 ms or more.
         for d in [

@@ -109,7 +109,10 @@ impl IceAgent {
                     local_ufrag: &self.local.ufrag,
                     key: &remote.key,
                 };
-                (c.path, self.encode_binding_request(&mut buf, tid, c.path.0, false, &signer))
+                (
+                    c.path,
+                    self.encode_binding_request(&mut buf, tid, c.path.0, false, &signer),
+                )
             }
             Generation::Previous => {
                 let Some(p) = &self.previous else {
@@ -121,7 +124,10 @@ impl IceAgent {
                     key: &p.remote.key,
                 };
                 let path = p.consent.path;
-                (path, self.encode_binding_request(&mut buf, tid, path.0, false, &signer))
+                (
+                    path,
+                    self.encode_binding_request(&mut buf, tid, path.0, false, &signer),
+                )
             }
         };
         let Some(len) = len else {
@@ -358,7 +364,13 @@ impl IceAgent {
         let key = self.local_key.clone();
         let unknown: Vec<u16> = msg.unknown_comprehension_required().take(8).collect();
         if !unknown.is_empty() {
-            self.respond(local, remote, msg, Answer::UnknownAttributes(&unknown), &key);
+            self.respond(
+                local,
+                remote,
+                msg,
+                Answer::UnknownAttributes(&unknown),
+                &key,
+            );
             return;
         }
         let controlling = msg.get::<IceControlling>();

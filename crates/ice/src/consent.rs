@@ -175,9 +175,7 @@ impl IceAgent {
         let selected = self.selected;
         if generation == Generation::Current {
             if let Some(p) = selected.and_then(|id| self.checklist.get_mut(id)) {
-                if (p.base, p.remote_addr) == path
-                    && *outcome == TransactionOutcome::Success
-                {
+                if (p.base, p.remote_addr) == path && *outcome == TransactionOutcome::Success {
                     p.stats.responses_received += 1;
                     p.stats.record_rtt(now.saturating_duration_since(sent_at));
                 }
@@ -204,7 +202,11 @@ impl IceAgent {
     /// Notes a datagram going out on a consented path (keepalives wait for silence).
     pub(crate) fn note_sent(&mut self, source: SocketAddr, destination: SocketAddr) {
         let now = self.last_now;
-        if let Some(c) = self.consent.as_mut().filter(|c| c.path == (source, destination)) {
+        if let Some(c) = self
+            .consent
+            .as_mut()
+            .filter(|c| c.path == (source, destination))
+        {
             c.last_sent = now;
         }
         if let Some(p) = self

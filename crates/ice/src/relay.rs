@@ -414,7 +414,11 @@ impl IceAgent {
                 self.lost_selection = true;
             }
         }
-        if self.previous.as_ref().is_some_and(|p| p.consent.path.0 == relayed) {
+        if self
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.consent.path.0 == relayed)
+        {
             self.previous = None;
         }
         self.drive(now);

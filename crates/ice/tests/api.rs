@@ -21,6 +21,10 @@ fn poll_transmit_reports_a_too_small_buffer_and_keeps_the_datagram() {
     );
     // Nothing was lost: the first check comes out with a buffer of the documented size.
     let mut buf = vec![0u8; MIN_TRANSMIT_BUFFER];
-    let t = w.agent.poll_transmit(&mut buf).unwrap().expect("the first check");
+    let t = w
+        .agent
+        .poll_transmit(&mut buf)
+        .unwrap()
+        .expect("the first check");
     assert_eq!(t.destination, remote());
 }

@@ -12,14 +12,22 @@ use wire::*;
 
 #[test]
 fn srflx_from_two_servers_on_one_base_get_distinct_local_preferences() {
-    let servers: [SocketAddr; 2] = ["192.0.2.10:3478".parse().unwrap(), "192.0.2.11:3478".parse().unwrap()];
+    let servers: [SocketAddr; 2] = [
+        "192.0.2.10:3478".parse().unwrap(),
+        "192.0.2.11:3478".parse().unwrap(),
+    ];
     let mut w = Wire::new(AgentConfig {
         stun_servers: servers.to_vec(),
         ..AgentConfig::default()
     });
     w.advance(200 * MS);
     for (i, server) in servers.iter().enumerate() {
-        let (_, req) = w.sent.iter().find(|(t, _)| t.destination == *server).unwrap().clone();
+        let (_, req) = w
+            .sent
+            .iter()
+            .find(|(t, _)| t.destination == *server)
+            .unwrap()
+            .clone();
         let tid = Message::decode(&req).unwrap().transaction_id();
         let mut buf = [0u8; 128];
         let mut m = MessageWriter::new(&mut buf, MessageType::BINDING_SUCCESS, tid).unwrap();
@@ -82,10 +90,15 @@ fn remote_candidate_with_bad_priority_port_or_address_is_refused() {
     ];
     for c in cases {
         let r = w.agent.add_remote_candidate(w.now, c.clone());
-        assert!(matches!(r, Err(IceError::InvalidCandidate(_))), "{c:?}: {r:?}");
+        assert!(
+            matches!(r, Err(IceError::InvalidCandidate(_))),
+            "{c:?}: {r:?}"
+        );
     }
     assert!(w.agent.remote_candidates().is_empty());
-    w.agent.add_remote_candidate(w.now, host(ok, (1 << 31) - 1)).unwrap();
+    w.agent
+        .add_remote_candidate(w.now, host(ok, (1 << 31) - 1))
+        .unwrap();
 }
 
 #[test]
@@ -120,7 +133,9 @@ fn link_local_ipv6_matches_without_scope_id() {
     agent.start_gathering(now);
     agent.set_remote_credentials(now, REMOTE_UFRAG, REMOTE_PWD);
     let signalled: SocketAddr = "[fe80::2]:6000".parse().unwrap();
-    agent.add_remote_candidate(now, host(signalled, 0x7e00_00ff)).unwrap();
+    agent
+        .add_remote_candidate(now, host(signalled, 0x7e00_00ff))
+        .unwrap();
     // Checks go to the peer with our scope, and the peer's check from there is no stranger.
     let mut buf = [0u8; 1500];
     let mut destinations = Vec::new();

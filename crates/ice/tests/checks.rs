@@ -26,7 +26,8 @@ fn first_request_to(w: &Wire, to: SocketAddr) -> Vec<u8> {
         .iter()
         .find(|(t, b)| {
             t.destination == to
-                && Message::decode(b).is_ok_and(|m| m.message_type() == MessageType::BINDING_REQUEST)
+                && Message::decode(b)
+                    .is_ok_and(|m| m.message_type() == MessageType::BINDING_REQUEST)
         })
         .map(|(_, b)| b.clone())
         .expect("a check was sent")
@@ -180,7 +181,8 @@ fn no_local_candidate_announced_after_our_end_of_candidates() {
     let mut w = Wire::new(AgentConfig::default());
     assert!(w.events.contains(&IceEvent::EndOfCandidates));
     w.events.clear();
-    w.agent.add_local_socket(w.now, "10.0.0.9:5000".parse().unwrap());
+    w.agent
+        .add_local_socket(w.now, "10.0.0.9:5000".parse().unwrap());
     w.drain();
     assert!(!w
         .events
@@ -234,7 +236,10 @@ fn unknown_comprehension_required_attribute_gets_420_with_unknown_attributes() {
     let sent = w.take_sent();
     assert_eq!(
         answers_to(&sent, remote()),
-        vec![(MessageType::BINDING_ERROR, Some(ErrorCode::UNKNOWN_ATTRIBUTE))]
+        vec![(
+            MessageType::BINDING_ERROR,
+            Some(ErrorCode::UNKNOWN_ATTRIBUTE)
+        )]
     );
     let m = Message::decode(&sent[0].1).unwrap();
     m.verify_integrity(&w.local_key()).unwrap();
@@ -251,7 +256,11 @@ fn failed_nominating_check_leaves_the_pair_invalid() {
     w.answer_requests_to(remote());
     // The nominating check goes out; the peer rejects it.
     w.advance(200 * MS);
-    let nominating: Vec<_> = w.requests_to(remote()).into_iter().filter(|r| r.1).collect();
+    let nominating: Vec<_> = w
+        .requests_to(remote())
+        .into_iter()
+        .filter(|r| r.1)
+        .collect();
     assert_eq!(nominating.len(), 1);
     w.receive(remote(), &error(nominating[0].0, ErrorCode::BAD_REQUEST));
     let pair = &w.agent.pairs()[0];
@@ -284,7 +293,13 @@ fn response_from_other_address_fails_the_pair() {
     w.advance(60 * MS);
     let tid = w.requests_to(remote())[0].0;
     // The answer arrives on another socket than the request left from (RFC 8445 §7.2.5.2.1).
-    let id = w.agent.pairs().iter().find(|p| p.local_address() == local()).unwrap().id();
+    let id = w
+        .agent
+        .pairs()
+        .iter()
+        .find(|p| p.local_address() == local())
+        .unwrap()
+        .id();
     w.agent
         .handle_datagram(w.now, second, remote(), &success(tid, local()));
     w.drain();

@@ -42,7 +42,11 @@ fn consent_requests_are_sent_once_never_retransmitted() {
     let ids = consent_requests(&w);
     assert!(ids.len() >= 4, "{}", ids.len());
     let unique: std::collections::HashSet<_> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "a consent request was retransmitted");
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a consent request was retransmitted"
+    );
 }
 
 #[test]
@@ -137,7 +141,11 @@ fn disconnected_after_one_unanswered_consent_request() {
     let sent_at = w.now;
     while state(&w) != IceConnectionState::Disconnected {
         w.advance(10 * MS);
-        assert!(w.now - sent_at < Duration::from_secs(2), "still {:?}", state(&w));
+        assert!(
+            w.now - sent_at < Duration::from_secs(2),
+            "still {:?}",
+            state(&w)
+        );
     }
     let after = w.now - sent_at;
     println!("disconnected {after:?} after the unanswered request");
@@ -161,7 +169,9 @@ fn failed_30s_after_last_response_says_consent_expired() {
     }
     assert!(w.now - last_response >= Duration::from_secs(30));
     assert_eq!(w.agent.failure(), Some(IceFailure::ConsentExpired));
-    assert!(IceFailure::ConsentExpired.to_string().contains("consent expired"));
+    assert!(IceFailure::ConsentExpired
+        .to_string()
+        .contains("consent expired"));
 }
 
 #[test]

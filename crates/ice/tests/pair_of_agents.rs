@@ -37,7 +37,10 @@ impl Net {
             latency,
             queue: BTreeMap::new(),
             seq: 0,
-            agents: [IceAgent::new(a, now, [1; 32]), IceAgent::new(b, now, [2; 32])],
+            agents: [
+                IceAgent::new(a, now, [1; 32]),
+                IceAgent::new(b, now, [2; 32]),
+            ],
             addrs: [
                 "10.0.0.1:5000".parse().unwrap(),
                 "10.0.0.2:6000".parse().unwrap(),

@@ -31,11 +31,18 @@ fn spoofed_use_candidate_from_a_third_host_gets_no_application_data() {
     let mut buf = [0u8; 1500];
     for _ in 0..45 {
         w.advance(Duration::from_secs(1));
-        assert_eq!(w.agent.send(b"secret", &mut buf), Err(IceError::NotConnected));
+        assert_eq!(
+            w.agent.send(b"secret", &mut buf),
+            Err(IceError::NotConnected)
+        );
         assert!(w.agent.selected_path().is_none());
     }
     // The third host got our answer and our checks, never application data.
-    let to_victim: Vec<_> = w.sent.iter().filter(|(t, _)| t.destination == attacker()).collect();
+    let to_victim: Vec<_> = w
+        .sent
+        .iter()
+        .filter(|(t, _)| t.destination == attacker())
+        .collect();
     assert!(!to_victim.is_empty());
     assert!(to_victim.iter().all(|(_, b)| is_stun(b)));
 }
@@ -83,7 +90,13 @@ fn first_check_bytes(seed: [u8; 32]) -> (String, String, Vec<u8>) {
     w.add_remote(remote(), 0x7e00_00ff);
     w.advance(60 * MS);
     let c = w.agent.local_credentials().clone();
-    let bytes = w.sent.iter().find(|(t, _)| t.destination == remote()).unwrap().1.clone();
+    let bytes = w
+        .sent
+        .iter()
+        .find(|(t, _)| t.destination == remote())
+        .unwrap()
+        .1
+        .clone();
     (c.ufrag, c.pwd, bytes)
 }
 
@@ -112,7 +125,9 @@ fn ice_pwd_carries_at_least_128_bits() {
         let pwd = w.agent.local_credentials().pwd.clone();
         assert!(pwd.len() >= 22);
         assert!(pwd.len() * 6 >= 128);
-        assert!(pwd.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'));
+        assert!(pwd
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'));
         assert!(seen.insert(pwd));
     }
     // Every symbol position varies: no fixed characters.
@@ -131,18 +146,28 @@ fn transaction_ids_differ_between_seeds() {
             seed,
         );
         for i in 0..5u8 {
-            let mut c = host(format!("10.0.1.{i}:6000").parse().unwrap(), 0x7e00_0000 + u32::from(i));
+            let mut c = host(
+                format!("10.0.1.{i}:6000").parse().unwrap(),
+                0x7e00_0000 + u32::from(i),
+            );
             c.foundation = format!("f{i}");
             w.agent.add_remote_candidate(w.now, c).unwrap();
         }
         w.advance(Duration::from_millis(400));
-        w.sent.iter().map(|(_, b)| b[8..20].try_into().unwrap()).collect()
+        w.sent
+            .iter()
+            .map(|(_, b)| b[8..20].try_into().unwrap())
+            .collect()
     };
     let a = ids([3; 32]);
     let b = ids([4; 32]);
     assert!(a.len() >= 5);
     let all: HashSet<_> = a.iter().chain(&b).collect();
-    assert_eq!(all.len(), a.len() + b.len(), "ids repeat within or across agents");
+    assert_eq!(
+        all.len(),
+        a.len() + b.len(),
+        "ids repeat within or across agents"
+    );
 }
 
 #[test]
@@ -164,7 +189,11 @@ fn unauthenticated_request_with_use_candidate_is_dropped_and_never_acted_on() {
     w.receive(remote(), &forged);
     w.receive(attacker(), &forged);
     w.advance(Duration::from_secs(1));
-    assert!(w.sent.is_empty(), "no answer, no triggered check: {:?}", w.sent);
+    assert!(
+        w.sent.is_empty(),
+        "no answer, no triggered check: {:?}",
+        w.sent
+    );
     assert!(w.agent.selected_pair().is_none());
     assert_eq!(w.agent.remote_candidates().len(), 1);
 }

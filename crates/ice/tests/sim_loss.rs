@@ -29,7 +29,11 @@ fn run(seed: u64, loss: f64) -> (Option<Duration>, bool) {
     };
     let mut duo = Duo::new(setup);
     let ever_connected = |d: &mut Duo| {
-        (0..2).all(|s| d.node_ref(s).first_time(IceConnectionState::Connected).is_some())
+        (0..2).all(|s| {
+            d.node_ref(s)
+                .first_time(IceConnectionState::Connected)
+                .is_some()
+        })
     };
     let ok = duo.run_until(ever_connected, Duration::from_secs(40));
     let t = duo.elapsed();
@@ -97,4 +101,3 @@ fn fifty_percent_loss_each_way_at_least_95_of_100_connect() {
         "only {connected}/100; failed seeds: {failed:?}"
     );
 }
-

@@ -168,7 +168,8 @@ fn clear_errors_for_441_486_508_and_437() {
         (437, TurnError::AllocationMismatch),
     ] {
         let now = Instant::now();
-        let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [3; 32]);
+        let mut client =
+            TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [3; 32]);
         client.allocate(now).unwrap();
         let (m, tid, _, _) = sent(&mut client);
         respond(&mut client, now, m, tid, Some(401), false, challenge);

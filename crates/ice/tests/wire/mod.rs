@@ -91,7 +91,11 @@ impl Wire {
                 .min(end)
                 .min(self.now + 10 * MS)
                 .max(self.now);
-            self.now = if next == self.now { self.now + MS } else { next };
+            self.now = if next == self.now {
+                self.now + MS
+            } else {
+                next
+            };
             self.agent.handle_timeout(self.now);
             self.drain();
         }
@@ -108,12 +112,8 @@ impl Wire {
             .filter(|(t, _)| t.destination == to)
             .filter_map(|(_, b)| {
                 let m = Message::decode(b).ok()?;
-                (m.message_type() == MessageType::BINDING_REQUEST).then(|| {
-                    (
-                        m.transaction_id(),
-                        m.has(floe_stun::types::USE_CANDIDATE),
-                    )
-                })
+                (m.message_type() == MessageType::BINDING_REQUEST)
+                    .then(|| (m.transaction_id(), m.has(floe_stun::types::USE_CANDIDATE)))
             })
             .collect()
     }

@@ -15,7 +15,8 @@
 //! use std::time::Instant;
 //! use floe_turn::{ClientConfig, TurnClient};
 //! let server = "192.0.2.1:3478".parse().unwrap();
-//! let mut client = TurnClient::new(ClientConfig::new(server, "alice", "secret"), 7);
+//! // Seed bytes come from the OS in real use (`getrandom`).
+//! let mut client = TurnClient::new(ClientConfig::new(server, "alice", "secret"), [7; 32]);
 //! let now = Instant::now();
 //! client.allocate(now).unwrap();
 //! let transmit = client.poll_transmit().unwrap();
