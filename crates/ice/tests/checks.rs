@@ -152,22 +152,9 @@ fn new_prflx_remote_candidate_forms_only_the_triggered_pair() {
     );
 }
 
-/// A controlling agent that selected the pair to `remote()`.
-fn selected() -> Wire {
-    let mut w = controlling();
-    for _ in 0..20 {
-        w.advance(50 * MS);
-        w.answer_requests_to(remote());
-        if w.agent.selected_pair().is_some() {
-            return w;
-        }
-    }
-    panic!("no selection: {:?}", w.events);
-}
-
 #[test]
 fn no_new_pairs_or_checks_after_selection() {
-    let mut w = selected();
+    let mut w = Wire::connected(AgentConfig::default());
     let pairs = w.agent.pairs().len();
     let late: SocketAddr = "10.0.0.8:6000".parse().unwrap();
     w.add_remote(late, u32::MAX >> 1);

@@ -9,24 +9,6 @@ use floe_stun::attributes::{ErrorCode, Username};
 use floe_stun::{Message, MessageType, TransactionId};
 use wire::*;
 
-/// A controlling agent connected to `remote()`; the test answers for the peer.
-fn connected(config: AgentConfig) -> Wire {
-    let mut w = Wire::new(AgentConfig {
-        controlling: true,
-        ..config
-    });
-    w.add_remote(remote(), 0x7e00_00ff);
-    for _ in 0..20 {
-        w.advance(50 * MS);
-        w.answer_requests_to(remote());
-        if w.agent.selected_path().is_some() {
-            w.take_sent();
-            return w;
-        }
-    }
-    panic!("not connected: {:?}", w.events);
-}
-
 fn consent_requests(w: &Wire) -> Vec<TransactionId> {
     w.requests_to(remote()).into_iter().map(|r| r.0).collect()
 }
@@ -37,7 +19,7 @@ fn state(w: &Wire) -> IceConnectionState {
 
 #[test]
 fn consent_requests_are_sent_once_never_retransmitted() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     w.advance(Duration::from_secs(25));
     let ids = consent_requests(&w);
     assert!(ids.len() >= 4, "{}", ids.len());
@@ -51,7 +33,7 @@ fn consent_requests_are_sent_once_never_retransmitted() {
 
 #[test]
 fn outstanding_consent_requests_are_discarded_when_consent_expires() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     w.advance(Duration::from_secs(31));
     assert_eq!(state(&w), IceConnectionState::Failed);
     // An answer to an early request, arriving after expiry, finds nothing waiting for it.
@@ -64,7 +46,7 @@ fn outstanding_consent_requests_are_discarded_when_consent_expires() {
 
 #[test]
 fn authenticated_403_revokes_consent() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     w.advance(Duration::from_secs(7));
     let tid = consent_requests(&w)[0];
     w.receive(remote(), &error(tid, ErrorCode::FORBIDDEN));
@@ -76,7 +58,7 @@ fn authenticated_403_revokes_consent() {
 
 #[test]
 fn consent_interval_cannot_go_below_4s() {
-    let mut w = connected(AgentConfig {
+    let mut w = Wire::connected(AgentConfig {
         consent_interval: Duration::from_millis(100),
         ..AgentConfig::default()
     });
@@ -101,7 +83,7 @@ fn consent_interval_cannot_go_below_4s() {
 
 #[test]
 fn consent_keeps_running_on_the_old_path_during_restart() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     let old_ufrag = w.local_ufrag();
     let path = w.agent.selected_path();
     w.agent.restart(w.now);
@@ -129,7 +111,7 @@ fn consent_keeps_running_on_the_old_path_during_restart() {
 
 #[test]
 fn disconnected_after_one_unanswered_consent_request() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     // Answer the first consent request, then stop.
     while consent_requests(&w).is_empty() {
         w.advance(100 * MS);
@@ -161,7 +143,7 @@ fn disconnected_after_one_unanswered_consent_request() {
 
 #[test]
 fn failed_30s_after_last_response_says_consent_expired() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     let last_response = w.now;
     while state(&w) != IceConnectionState::Failed {
         w.advance(100 * MS);
@@ -176,7 +158,7 @@ fn failed_30s_after_last_response_says_consent_expired() {
 
 #[test]
 fn failed_is_sticky_until_restart() {
-    let mut w = connected(AgentConfig::default());
+    let mut w = Wire::connected(AgentConfig::default());
     w.advance(Duration::from_secs(31));
     assert_eq!(state(&w), IceConnectionState::Failed);
     // The peer comes back: its checks are answered, ours succeed, but `failed` stays.
@@ -225,7 +207,7 @@ fn indications_to(w: &Wire) -> usize {
 #[test]
 fn keepalive_after_15s_without_traffic() {
     // Consent every 20 s (its timeout raised to match): the gap leaves room for a keepalive.
-    let mut w = connected(AgentConfig {
+    let mut w = Wire::connected(AgentConfig {
         consent_interval: Duration::from_secs(20),
         consent_timeout: Duration::from_secs(60),
         ..AgentConfig::default()
@@ -247,20 +229,7 @@ fn keepalive_after_15s_without_traffic() {
 
 #[test]
 fn lite_agent_sends_keepalives() {
-    let mut w = Wire::new(AgentConfig {
-        lite: true,
-        ..AgentConfig::default()
-    });
-    let c = check(
-        &w,
-        &Check {
-            use_candidate: true,
-            ..Check::default()
-        },
-    );
-    w.receive(remote(), &c);
-    assert!(w.agent.selected_path().is_some());
-    w.take_sent();
+    let mut w = Wire::lite_selected();
     w.advance(Duration::from_secs(16));
     assert_eq!(indications_to(&w), 1);
 }

@@ -43,19 +43,7 @@ fn controlled_agent_never_sends_use_candidate() {
 
 #[test]
 fn keepalive_is_an_unauthenticated_indication_with_fingerprint() {
-    let mut w = Wire::new(AgentConfig {
-        lite: true,
-        ..AgentConfig::default()
-    });
-    let c = check(
-        &w,
-        &Check {
-            use_candidate: true,
-            ..Check::default()
-        },
-    );
-    w.receive(remote(), &c);
-    w.take_sent();
+    let mut w = Wire::lite_selected();
     w.advance(Duration::from_secs(16));
     let (_, bytes) = w
         .sent
@@ -87,17 +75,7 @@ fn lite_agent_sends_no_data_before_a_valid_pair() {
 
 #[test]
 fn unauthenticated_403_does_not_revoke_consent() {
-    let mut w = Wire::new(AgentConfig {
-        controlling: true,
-        ..AgentConfig::default()
-    });
-    w.add_remote(remote(), 0x7e00_00ff);
-    for _ in 0..20 {
-        w.advance(50 * MS);
-        w.answer_requests_to(remote());
-    }
-    assert!(w.agent.selected_path().is_some());
-    w.take_sent();
+    let mut w = Wire::connected(AgentConfig::default());
     w.advance(Duration::from_secs(7));
     let tid = w.requests_to(remote())[0].0;
     let mut buf = [0u8; 128];

@@ -20,13 +20,7 @@ fn spoofed_use_candidate_from_a_third_host_gets_no_application_data() {
     // Controlled agent; someone who knows the credentials nominates a third host's address.
     let mut w = Wire::new(AgentConfig::default());
     w.add_remote(remote(), 0x7e00_00ff);
-    let spoof = check(
-        &w,
-        &Check {
-            use_candidate: true,
-            ..Check::default()
-        },
-    );
+    let spoof = check(&w, &Check::nominating());
     w.receive(attacker(), &spoof);
     let mut buf = [0u8; 1500];
     for _ in 0..45 {
@@ -50,13 +44,7 @@ fn spoofed_use_candidate_from_a_third_host_gets_no_application_data() {
 #[test]
 fn use_candidate_flag_is_cleared_when_our_check_fails() {
     let mut w = Wire::new(AgentConfig::default());
-    let spoof = check(
-        &w,
-        &Check {
-            use_candidate: true,
-            ..Check::default()
-        },
-    );
+    let spoof = check(&w, &Check::nominating());
     w.receive(attacker(), &spoof);
     // Our check towards it times out.
     w.advance(Duration::from_secs(90));

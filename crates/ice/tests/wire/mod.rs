@@ -63,6 +63,38 @@ impl Wire {
         w
     }
 
+    /// A controlling agent that checked, nominated and selected the pair to `remote()`, the
+    /// test answering for the peer; what it sent so far is cleared.
+    pub fn connected(config: AgentConfig) -> Self {
+        let mut w = Self::new(AgentConfig {
+            controlling: true,
+            ..config
+        });
+        w.add_remote(remote(), 0x7e00_00ff);
+        for _ in 0..20 {
+            w.advance(50 * MS);
+            w.answer_requests_to(remote());
+            if w.agent.selected_path().is_some() {
+                w.take_sent();
+                return w;
+            }
+        }
+        panic!("not connected: {:?}", w.events);
+    }
+
+    /// An ICE-lite agent the peer nominated `remote()` on with one USE-CANDIDATE check.
+    pub fn lite_selected() -> Self {
+        let mut w = Self::new(AgentConfig {
+            lite: true,
+            ..AgentConfig::default()
+        });
+        let c = check(&w, &Check::nominating());
+        w.receive(remote(), &c);
+        assert!(w.agent.selected_path().is_some());
+        w.take_sent();
+        w
+    }
+
     pub fn add_remote(&mut self, addr: SocketAddr, priority: u32) {
         self.agent
             .add_remote_candidate(self.now, host(addr, priority))
@@ -183,6 +215,16 @@ impl Default for Check {
     }
 }
 
+impl Check {
+    /// A check with USE-CANDIDATE, from a controlling peer.
+    pub fn nominating() -> Self {
+        Self {
+            use_candidate: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// A Binding request from the peer to the agent, signed with the agent's password.
 pub fn check(wire: &Wire, c: &Check) -> Vec<u8> {
     let mut buf = vec![0u8; 512];
@@ -221,11 +263,15 @@ pub fn check(wire: &Wire, c: &Check) -> Vec<u8> {
     buf
 }
 
-/// A success response from the peer, signed with the peer's password.
-pub fn success(tid: TransactionId, mapped: SocketAddr) -> Vec<u8> {
+/// A response from the peer with the attributes `add` writes, signed with the peer's password.
+fn response(
+    tid: TransactionId,
+    message_type: MessageType,
+    add: impl FnOnce(&mut MessageWriter<'_>),
+) -> Vec<u8> {
     let mut buf = vec![0u8; 256];
-    let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_SUCCESS, tid).unwrap();
-    w.add(&XorMappedAddress(mapped)).unwrap();
+    let mut w = MessageWriter::new(&mut buf, message_type, tid).unwrap();
+    add(&mut w);
     w.add_message_integrity(&remote_key()).unwrap();
     w.add_fingerprint().unwrap();
     let len = w.finish();
@@ -233,16 +279,18 @@ pub fn success(tid: TransactionId, mapped: SocketAddr) -> Vec<u8> {
     buf
 }
 
+/// A success response from the peer, signed with the peer's password.
+pub fn success(tid: TransactionId, mapped: SocketAddr) -> Vec<u8> {
+    response(tid, MessageType::BINDING_SUCCESS, |w| {
+        w.add(&XorMappedAddress(mapped)).unwrap()
+    })
+}
+
 /// An error response from the peer, signed with the peer's password.
 pub fn error(tid: TransactionId, code: u16) -> Vec<u8> {
-    let mut buf = vec![0u8; 256];
-    let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_ERROR, tid).unwrap();
-    w.add(&ErrorCode::new(code, "error")).unwrap();
-    w.add_message_integrity(&remote_key()).unwrap();
-    w.add_fingerprint().unwrap();
-    let len = w.finish();
-    buf.truncate(len);
-    buf
+    response(tid, MessageType::BINDING_ERROR, |w| {
+        w.add(&ErrorCode::new(code, "error")).unwrap()
+    })
 }
 
 /// The agent's answers (decoded type and error code) to `to`.
