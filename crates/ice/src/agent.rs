@@ -22,6 +22,7 @@ use crate::pacer::Pacer;
 use crate::pair::{CandidatePair, PairId, PairState};
 use crate::relay::Relay;
 use crate::state::{IceConnectionState, IceEvent, IceGatheringState, Transmit};
+use crate::timers::TimerTable;
 
 /// ICE credentials: user fragment and password (RFC 8445 §5.3).
 #[derive(Clone, PartialEq, Eq)]
@@ -226,6 +227,8 @@ pub struct IceAgent {
     pub(crate) spare: Vec<Vec<u8>>,
     /// The latest `now` seen, so `poll_timeout` can say "at once" without a clock.
     pub(crate) last_now: Instant,
+    /// Every deadline, refreshed at the end of each input.
+    pub(crate) timers: TimerTable,
 }
 
 impl fmt::Debug for IceAgent {
@@ -331,6 +334,7 @@ impl IceAgent {
             outbox: VecDeque::new(),
             spare: Vec::new(),
             last_now: now,
+            timers: TimerTable::default(),
             config,
         }
     }
@@ -645,11 +649,9 @@ impl IceAgent {
         let l = &self.local_candidates[local];
         let r = &self.remote_candidates[remote];
         let base = l.base.unwrap_or(l.address);
-        let link_local = |a: &SocketAddr| match a {
-            SocketAddr::V6(v6) => v6.ip().segments()[0] & 0xffc0 == 0xfe80,
-            SocketAddr::V4(_) => false,
-        };
-        if base.is_ipv4() != r.address.is_ipv4() || link_local(&base) != link_local(&r.address) {
+        if base.is_ipv4() != r.address.is_ipv4()
+            || is_link_local(&base) != is_link_local(&r.address)
+        {
             return None;
         }
         let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
@@ -762,6 +764,7 @@ impl IceAgent {
         self.closed = true;
         self.outbox.clear();
         self.set_connection_state(IceConnectionState::Closed);
+        self.update_timers();
     }
 
     // -----------------------------------------------------------------------------------------
@@ -831,28 +834,7 @@ impl IceAgent {
     /// When [`IceAgent::handle_timeout`] should next be called. Pure.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed {
-            return self.relay_poll_timeout();
-        }
-        let mut next = self.transactions.poll_timeout();
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        consider(self.gathering.next_deadline());
-        consider(self.relay_poll_timeout());
-        if self.has_paced_work() {
-            // A free slot means work arrived after the last drive: wake at once.
-            let slot = self.pacer.next_free().unwrap_or(self.last_now);
-            consider(Some(slot.max(self.last_now)));
-        }
-        consider(self.nomination_deadline());
-        consider(self.consent_deadline());
-        if self.selected.is_none() {
-            consider(self.pac_deadline.filter(|t| *t > self.last_now));
-        }
-        next
+        self.timers.next()
     }
 
     pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
@@ -948,8 +930,7 @@ impl IceAgent {
         if let Some(failure) = self.failure {
             return Err(failure);
         }
-        let srtt = self.selected_pair().and_then(|p| p.stats.smoothed_rtt);
-        let timeout = ConsentFreshness::response_timeout(srtt);
+        let timeout = self.consent_response_timeout();
         let cap = self.config.disconnect_timeout;
         if let Some(consent) = &self.consent {
             match consent.lost {
@@ -1020,6 +1001,11 @@ fn validate_remote(c: &Candidate) -> Result<(), IceError> {
     Ok(())
 }
 
+/// True for an IPv6 link-local unicast address (fe80::/10).
+fn is_link_local(addr: &SocketAddr) -> bool {
+    matches!(addr, SocketAddr::V6(v6) if v6.ip().segments()[0] & 0xffc0 == 0xfe80)
+}
+
 /// True when `a` and `b` are the same transport address, an IPv6 scope id counting only when
 /// both carry one: a signalled link-local candidate has none, the socket's source address has.
 pub(crate) fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
@@ -1038,7 +1024,7 @@ pub(crate) fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
 fn scoped_like(remote: SocketAddr, base: SocketAddr) -> SocketAddr {
     match (remote, base) {
         (SocketAddr::V6(mut r), SocketAddr::V6(b))
-            if r.scope_id() == 0 && r.ip().segments()[0] & 0xffc0 == 0xfe80 =>
+            if r.scope_id() == 0 && is_link_local(&remote) =>
         {
             r.set_scope_id(b.scope_id());
             SocketAddr::V6(r)

@@ -99,38 +99,13 @@ impl IceAgent {
     pub(crate) fn send_consent_request(&mut self, now: Instant, generation: Generation) {
         let tid = self.new_transaction_id();
         let mut buf = [0u8; STUN_BUF];
-        let (path, len) = match generation {
-            Generation::Current => {
-                let (Some(c), Some(remote)) = (&self.consent, &self.remote) else {
-                    return;
-                };
-                let signer = Signer {
-                    remote_ufrag: &remote.ufrag,
-                    local_ufrag: &self.local.ufrag,
-                    key: &remote.key,
-                };
-                (
-                    c.path,
-                    self.encode_binding_request(&mut buf, tid, c.path.0, false, &signer),
-                )
-            }
-            Generation::Previous => {
-                let Some(p) = &self.previous else {
-                    return;
-                };
-                let signer = Signer {
-                    remote_ufrag: &p.remote.ufrag,
-                    local_ufrag: &p.local.ufrag,
-                    key: &p.remote.key,
-                };
-                let path = p.consent.path;
-                (
-                    path,
-                    self.encode_binding_request(&mut buf, tid, path.0, false, &signer),
-                )
-            }
+        let (Some(path), Some(signer)) = (
+            self.consent_of(generation).map(|c| c.path),
+            self.signer(generation),
+        ) else {
+            return;
         };
-        let Some(len) = len else {
+        let Some(len) = self.encode_binding_request(&mut buf, tid, path.0, false, &signer) else {
             return;
         };
         let purpose = Purpose::Consent {
@@ -160,13 +135,24 @@ impl IceAgent {
         base: SocketAddr,
         use_candidate: bool,
     ) -> Option<usize> {
-        let remote = self.remote.as_ref()?;
-        let signer = Signer {
-            remote_ufrag: &remote.ufrag,
-            local_ufrag: &self.local.ufrag,
-            key: &remote.key,
-        };
+        let signer = self.signer(Generation::Current)?;
         self.encode_binding_request(buf, tid, base, use_candidate, &signer)
+    }
+
+    /// The credentials requests of `generation` are signed with, once the peer's are known.
+    fn signer(&self, generation: Generation) -> Option<Signer<'_>> {
+        let (remote, local) = match generation {
+            Generation::Current => (self.remote.as_ref()?, &self.local),
+            Generation::Previous => {
+                let p = self.previous.as_ref()?;
+                (&p.remote, &p.local)
+            }
+        };
+        Some(Signer {
+            remote_ufrag: &remote.ufrag,
+            local_ufrag: &local.ufrag,
+            key: &remote.key,
+        })
     }
 
     /// Writes a Binding request into `buf`: USERNAME, PRIORITY, the role attribute,
@@ -361,7 +347,6 @@ impl IceAgent {
         if msg.verify_integrity(&self.local_key).is_err() {
             return;
         }
-        let key = self.local_key.clone();
         let unknown: Vec<u16> = msg.unknown_comprehension_required().take(8).collect();
         if !unknown.is_empty() {
             self.respond(
@@ -369,7 +354,7 @@ impl IceAgent {
                 remote,
                 msg,
                 Answer::UnknownAttributes(&unknown),
-                &key,
+                Generation::Current,
             );
             return;
         }
@@ -379,13 +364,13 @@ impl IceAgent {
             (msg.get::<Priority>(), controlling, controlled)
         else {
             let bad = Answer::Error(ErrorCode::BAD_REQUEST, "Bad Request");
-            self.respond(local, remote, msg, bad, &key);
+            self.respond(local, remote, msg, bad, Generation::Current);
             return;
         };
         if controlling.is_some() == controlled.is_some() || priority == 0 {
             // RFC 8445 §7.1.1-§7.1.3: exactly one role attribute, and a PRIORITY.
             let bad = Answer::Error(ErrorCode::BAD_REQUEST, "Bad Request");
-            self.respond(local, remote, msg, bad, &key);
+            self.respond(local, remote, msg, bad, Generation::Current);
             return;
         }
         let use_candidate = msg.has(floe_stun::types::USE_CANDIDATE);
@@ -394,7 +379,7 @@ impl IceAgent {
         match (self.controlling, controlling, controlled) {
             (true, Some(IceControlling(theirs)), _) => {
                 if self.tie_breaker >= theirs {
-                    self.respond(local, remote, msg, ROLE_CONFLICT, &key);
+                    self.respond(local, remote, msg, ROLE_CONFLICT, Generation::Current);
                     return;
                 }
                 self.switch_role(false);
@@ -403,14 +388,14 @@ impl IceAgent {
                 if self.tie_breaker >= theirs {
                     self.switch_role(true);
                 } else {
-                    self.respond(local, remote, msg, ROLE_CONFLICT, &key);
+                    self.respond(local, remote, msg, ROLE_CONFLICT, Generation::Current);
                     return;
                 }
             }
             _ => {}
         }
 
-        self.respond(local, remote, msg, Answer::Success, &key);
+        self.respond(local, remote, msg, Answer::Success, Generation::Current);
 
         // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate; it forms only
         // the pair the triggered check goes on.
@@ -470,8 +455,7 @@ impl IceAgent {
         {
             return;
         }
-        let key = previous.local_key.clone();
-        self.respond(local, remote, msg, Answer::Success, &key);
+        self.respond(local, remote, msg, Answer::Success, Generation::Previous);
         if self.config.lite {
             if let Some(p) = &mut self.previous {
                 p.consent.on_response(now);
@@ -569,9 +553,17 @@ impl IceAgent {
         remote: SocketAddr,
         request: &Message<'_>,
         answer: Answer<'_>,
-        key: &IntegrityKey,
+        generation: Generation,
     ) {
         let mut payload = self.take_buffer();
+        // Signed with the password of the generation the request was for (RFC 8445 §7.3.1).
+        let key = match generation {
+            Generation::Current => &self.local_key,
+            Generation::Previous => match &self.previous {
+                Some(p) => &p.local_key,
+                None => return,
+            },
+        };
         payload.resize(STUN_BUF, 0);
         let message_type = match answer {
             Answer::Success => MessageType::BINDING_SUCCESS,

@@ -11,6 +11,7 @@ use floe_stun::attributes::ErrorCode;
 use floe_stun::{MessageType, MessageWriter, TransactionOutcome};
 
 use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
+use crate::timers::Timer;
 
 /// A consent request unanswered for this long, at least, makes the path `disconnected`.
 pub(crate) const MIN_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -116,6 +117,14 @@ impl IceAgent {
         }
     }
 
+    /// The consent of `generation`'s path.
+    pub(crate) fn consent_of(&self, generation: Generation) -> Option<&ConsentFreshness> {
+        match generation {
+            Generation::Current => self.consent.as_ref(),
+            Generation::Previous => self.previous.as_ref().map(|p| &p.consent),
+        }
+    }
+
     fn consent_mut(&mut self, generation: Generation) -> Option<&mut ConsentFreshness> {
         match generation {
             Generation::Current => self.consent.as_mut(),
@@ -133,23 +142,10 @@ impl IceAgent {
                 continue;
             };
             if consent.expires(now, timeout) {
-                consent.lost = Some(ConsentLoss::Expired);
-                self.transactions.cancel_where(
-                    |p| matches!(p, Purpose::Consent { generation: g, .. } if *g == generation),
-                );
-                if generation == Generation::Previous {
-                    // The old path is gone; the restart goes on without it.
-                    self.previous = None;
-                }
+                self.lose_consent(generation, ConsentLoss::Expired);
                 continue;
             }
-            if consent.lost.is_some() {
-                continue;
-            }
-            if lite {
-                continue;
-            }
-            if now >= consent.next_request {
+            if consent.lost.is_none() && !lite && now >= consent.next_request {
                 let interval =
                     ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
                 if let Some(consent) = self.consent_mut(generation) {
@@ -187,34 +183,53 @@ impl IceAgent {
         match outcome {
             TransactionOutcome::Success => consent.on_response(now),
             TransactionOutcome::Error { code, .. } if *code == ErrorCode::FORBIDDEN => {
-                consent.lost = Some(ConsentLoss::Revoked);
-                self.transactions.cancel_where(
-                    |p| matches!(p, Purpose::Consent { generation: g, .. } if *g == generation),
-                );
-                if generation == Generation::Previous {
-                    self.previous = None;
-                }
+                self.lose_consent(generation, ConsentLoss::Revoked);
             }
             _ => {}
         }
     }
 
+    /// Consent on `generation`'s path ended: its outstanding requests are forgotten
+    /// (RFC 7675 §5.1); a previous generation's path is dropped, and the restart goes on
+    /// without it.
+    fn lose_consent(&mut self, generation: Generation, loss: ConsentLoss) {
+        if let Some(consent) = self.consent_mut(generation) {
+            consent.lost = Some(loss);
+        }
+        self.transactions.cancel_where(
+            |p| matches!(p, Purpose::Consent { generation: g, .. } if *g == generation),
+        );
+        if generation == Generation::Previous {
+            self.previous = None;
+        }
+    }
+
+    /// How long a consent request may go unanswered on the selected pair before `disconnected`.
+    pub(crate) fn consent_response_timeout(&self) -> Duration {
+        let srtt = self.selected_pair().and_then(|p| p.stats.smoothed_rtt);
+        ConsentFreshness::response_timeout(srtt)
+    }
+
     /// Notes a datagram going out on a consented path (keepalives wait for silence).
     pub(crate) fn note_sent(&mut self, source: SocketAddr, destination: SocketAddr) {
         let now = self.last_now;
-        if let Some(c) = self
-            .consent
-            .as_mut()
-            .filter(|c| c.path == (source, destination))
+        let path = (source, destination);
+        let mut moved = false;
+        for c in [
+            self.consent.as_mut(),
+            self.previous.as_mut().map(|p| &mut p.consent),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|c| c.path == path)
         {
             c.last_sent = now;
+            moved = true;
         }
-        if let Some(p) = self
-            .previous
-            .as_mut()
-            .filter(|p| p.consent.path == (source, destination))
-        {
-            p.consent.last_sent = now;
+        if moved {
+            // The keepalive deadline moved with it.
+            let deadline = self.consent_deadline();
+            self.timers.set(Timer::Consent, deadline);
         }
     }
 
@@ -252,8 +267,7 @@ impl IceAgent {
     pub(crate) fn consent_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        let srtt = self.selected_pair().and_then(|p| p.stats.smoothed_rtt);
-        let timeout = ConsentFreshness::response_timeout(srtt);
+        let timeout = self.consent_response_timeout();
         let current = self.consent.iter().map(|c| (c, true));
         let previous = self.previous.iter().map(|p| (&p.consent, false));
         for (c, keepalive) in current.chain(previous) {

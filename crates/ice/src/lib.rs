@@ -27,6 +27,7 @@ pub mod pair;
 mod relay;
 mod schedule;
 mod state;
+mod timers;
 
 pub use agent::{Credentials, IceAgent, IceError, IceFailure, MIN_TRANSMIT_BUFFER};
 pub use candidate::{Candidate, CandidateKind};

@@ -13,12 +13,14 @@ use crate::checks::SentCheck;
 use crate::gathering::QueryState;
 use crate::pair::{PairId, PairState};
 use crate::state::Transmit;
+use crate::timers::Timer;
 
 impl IceAgent {
     /// Advances timers: retransmissions, paced checks, gathering deadlines, nomination, consent.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.relay_timeout(now);
         if self.closed {
+            self.update_timers();
             return;
         }
         self.transactions.handle_timeout(now);
@@ -95,14 +97,45 @@ impl IceAgent {
 
     /// Does whatever is due at `now`; called at the end of every input.
     pub(crate) fn drive(&mut self, now: Instant) {
+        if !self.closed {
+            self.last_now = self.last_now.max(now);
+            self.maybe_nominate(now);
+            self.send_paced(now);
+            self.consent_tick(now);
+            self.update_states(now);
+        }
+        self.update_timers();
+    }
+
+    /// Writes every concern's next deadline into the timer table.
+    pub(crate) fn update_timers(&mut self) {
+        let relays = self.relay_poll_timeout();
         if self.closed {
+            // Only TURN deallocation is left to do.
+            self.timers.clear();
+            self.timers.set(Timer::Relays, relays);
             return;
         }
-        self.last_now = self.last_now.max(now);
-        self.maybe_nominate(now);
-        self.send_paced(now);
-        self.consent_tick(now);
-        self.update_states(now);
+        let now = self.last_now;
+        let pacing = self.has_paced_work().then(|| {
+            // A free slot means work arrived after the last drive: wake at once.
+            self.pacer.next_free().unwrap_or(now).max(now)
+        });
+        let pac = self
+            .pac_deadline
+            .filter(|t| *t > now && self.selected.is_none());
+        let deadlines = [
+            (Timer::Transactions, self.transactions.poll_timeout()),
+            (Timer::Gathering, self.gathering.next_deadline()),
+            (Timer::Relays, relays),
+            (Timer::Pacing, pacing),
+            (Timer::Nomination, self.nomination_deadline()),
+            (Timer::Consent, self.consent_deadline()),
+            (Timer::Pac, pac),
+        ];
+        for (timer, deadline) in deadlines {
+            self.timers.set(timer, deadline);
+        }
     }
 
     /// One new transaction per Ta: server queries first (they gate gathering), then checks.
