@@ -1,5 +1,6 @@
-//! [`IceAgent`]: the sans-IO ICE agent. This file holds its state and public API; the check
-//! exchange, nomination and gathering logic live in their own modules.
+//! [`IceAgent`]: the sans-IO ICE agent. This file holds the struct, its construction and the
+//! inspection and output API; the local and remote sides, the check exchange, nomination,
+//! consent, relays, restart and the W3C states live in their own modules.
 
 use core::fmt;
 use core::net::SocketAddr;
@@ -10,17 +11,16 @@ use floe_stun::{ClientTransactions, IntegrityKey, TransactionConfig, Transaction
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
-use crate::candidate::{
-    candidate_priority, local_preference, push_small, without_scope, Candidate, CandidateKind,
-    Foundations, COMPONENT_RTP,
-};
+use crate::candidate::Candidate;
 use crate::checklist::CheckList;
-use crate::config::{AgentConfig, TransportPolicy};
+use crate::config::AgentConfig;
 use crate::consent::ConsentFreshness;
 use crate::gathering::Gathering;
+use crate::local::LocalSide;
 use crate::pacer::Pacer;
 use crate::pair::{CandidatePair, PairId, PairState};
 use crate::relay::Relay;
+use crate::remote::{RemoteCredentials, RemoteSide};
 use crate::state::{IceConnectionState, IceEvent, IceGatheringState, Transmit};
 use crate::timers::TimerTable;
 
@@ -154,22 +154,6 @@ pub(crate) struct PreviousGeneration {
     pub(crate) consent: ConsentFreshness,
 }
 
-/// The remote side's credentials with the key derived once.
-#[derive(Clone, Debug)]
-pub(crate) struct RemoteCredentials {
-    pub(crate) ufrag: String,
-    pub(crate) key: IntegrityKey,
-}
-
-/// A request that arrived before the remote credentials: its triggered check waits for them
-/// (RFC 8445 §7.3, RFC 8838 §5.3).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct EarlyCheck {
-    pub(crate) base: SocketAddr,
-    pub(crate) remote: SocketAddr,
-    pub(crate) use_candidate: bool,
-}
-
 /// A datagram the agent queued (responses), with its buffer kept for reuse.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
@@ -189,16 +173,10 @@ pub struct IceAgent {
     pub(crate) pacer: Pacer,
     pub(crate) controlling: bool,
     pub(crate) tie_breaker: u64,
-    pub(crate) local: Credentials,
-    pub(crate) local_key: IntegrityKey,
-    pub(crate) remote: Option<RemoteCredentials>,
-    pub(crate) remote_lite: bool,
-    pub(crate) bases: Vec<SocketAddr>,
-    pub(crate) local_candidates: Vec<Candidate>,
-    pub(crate) remote_candidates: Vec<Candidate>,
-    pub(crate) remote_foundations: Vec<String>,
-    pub(crate) remote_end_of_candidates: bool,
-    pub(crate) foundations: Foundations,
+    /// Our credentials, bases and candidates.
+    pub(crate) local: LocalSide,
+    /// The peer's credentials and candidates.
+    pub(crate) remote: RemoteSide,
     pub(crate) checklist: CheckList,
     pub(crate) transactions: ClientTransactions<Purpose>,
     pub(crate) gathering: Gathering,
@@ -206,7 +184,6 @@ pub struct IceAgent {
     pub(crate) relays: Vec<Relay>,
     /// Application data relayed over TURN streams, for [`IceAgent::poll_stream_data`].
     pub(crate) stream_data: std::collections::VecDeque<Vec<u8>>,
-    pub(crate) early_checks: Vec<EarlyCheck>,
     pub(crate) selected: Option<PairId>,
     /// The generation before an ICE restart, until a new pair is selected.
     pub(crate) previous: Option<PreviousGeneration>,
@@ -235,7 +212,7 @@ impl fmt::Debug for IceAgent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IceAgent")
             .field("controlling", &self.controlling)
-            .field("local", &self.local)
+            .field("local", &self.local.credentials)
             .field("gathering_state", &self.gathering_state)
             .field("connection_state", &self.connection_state)
             .field("pairs", &self.checklist.len())
@@ -252,7 +229,7 @@ const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
 const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn random_ice_string(rng: &mut StdRng, len: usize) -> String {
+pub(crate) fn random_ice_string(rng: &mut StdRng, len: usize) -> String {
     (0..len)
         .map(|_| char::from(ICE_CHARS[rng.random_range(0..ICE_CHARS.len())]))
         .collect()
@@ -291,7 +268,6 @@ impl IceAgent {
             ufrag: random_ice_string(&mut rng, 8),
             pwd: random_ice_string(&mut rng, 24),
         };
-        let local_key = IntegrityKey::short_term(&local.pwd);
         let transactions = ClientTransactions::new(TransactionConfig {
             initial_rto: config.check_rto,
             max_transmissions: config.check_transmissions,
@@ -303,22 +279,13 @@ impl IceAgent {
             tie_breaker: rng.next_u64(),
             rng,
             pacer,
-            local,
-            local_key,
-            remote: None,
-            remote_lite: false,
-            bases: Vec::new(),
-            local_candidates: Vec::new(),
-            remote_candidates: Vec::new(),
-            remote_foundations: Vec::new(),
-            remote_end_of_candidates: false,
-            foundations: Foundations::default(),
+            local: LocalSide::new(local),
+            remote: RemoteSide::default(),
             checklist: CheckList::default(),
             transactions,
             gathering: Gathering::default(),
             relays: Vec::new(),
             stream_data: std::collections::VecDeque::new(),
-            early_checks: Vec::new(),
             selected: None,
             previous: None,
             consent: None,
@@ -344,20 +311,19 @@ impl IceAgent {
 
     /// Our ICE credentials, for the SDP `a=ice-ufrag` / `a=ice-pwd`.
     pub fn local_credentials(&self) -> &Credentials {
-        &self.local
+        &self.local.credentials
     }
 
     /// The peer's ice-ufrag, once set (cleared by [`IceAgent::restart`]): a new one in an offer
     /// means the peer restarts ICE (RFC 8839 §4.4.1.1.1).
     pub fn remote_ufrag(&self) -> Option<&str> {
-        self.remote.as_ref().map(|r| r.ufrag.as_str())
+        self.remote.credentials.as_ref().map(|r| r.ufrag.as_str())
     }
 
     /// Replaces the generated local credentials (before gathering starts, or right after
     /// [`IceAgent::restart`]).
     pub fn set_local_credentials(&mut self, credentials: Credentials) {
-        self.local_key = IntegrityKey::short_term(&credentials.pwd);
-        self.local = credentials;
+        self.local.set_credentials(credentials);
     }
 
     /// Sets the role before checks start: the offerer controls (RFC 8445 §6.1.1, RFC 8839
@@ -384,12 +350,12 @@ impl IceAgent {
 
     /// The local candidates gathered so far.
     pub fn local_candidates(&self) -> &[Candidate] {
-        &self.local_candidates
+        &self.local.candidates
     }
 
     /// The remote candidates known so far, peer-reflexive ones included.
     pub fn remote_candidates(&self) -> &[Candidate] {
-        &self.remote_candidates
+        &self.remote.candidates
     }
 
     /// The check list, highest priority first.
@@ -436,335 +402,6 @@ impl IceAgent {
     /// `iceConnectionState`.
     pub fn connection_state(&self) -> IceConnectionState {
         self.connection_state
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Local side
-
-    /// Registers a socket the driver bound, as a base for host candidates (RFC 8445 §5.1.1.1).
-    /// An IPv6 scope id is kept for sending but never shown to the peer.
-    pub fn add_local_socket(&mut self, now: Instant, base: SocketAddr) {
-        if self.closed || self.bases.contains(&base) {
-            return;
-        }
-        push_small(&mut self.bases, base);
-        if self.gathering.started {
-            self.gather_base(now, base);
-            self.drive(now);
-        }
-    }
-
-    /// Starts gathering on every base registered so far (`icegatheringstatechange` to
-    /// `gathering`); later bases gather as they are added.
-    pub fn start_gathering(&mut self, now: Instant) {
-        if self.closed || self.gathering.started {
-            return;
-        }
-        self.gathering.started = true;
-        self.set_gathering_state(IceGatheringState::Gathering);
-        for base in self.bases.clone() {
-            self.gather_base(now, base);
-        }
-        self.drive(now);
-    }
-
-    /// The local preference of a candidate on `base` gathered through server `slot` (0 for
-    /// host candidates): distinct per base and per server (RFC 8445 §5.1.2.1), the address
-    /// families interleaved by their rank among bases of the same family (RFC 8421 §4).
-    pub(crate) fn local_preference(&self, base: SocketAddr, slot: usize) -> u16 {
-        let rank = self
-            .bases
-            .iter()
-            .filter(|b| b.is_ipv4() == base.is_ipv4())
-            .position(|b| *b == base)
-            .unwrap_or(0);
-        local_preference(rank, &base.ip(), slot)
-    }
-
-    fn gather_base(&mut self, now: Instant, base: SocketAddr) {
-        let local_pref = self.local_preference(base, 0);
-        if self.config.transport_policy == TransportPolicy::All {
-            let foundation = self
-                .foundations
-                .foundation(CandidateKind::Host, base.ip(), None);
-            let host = Candidate {
-                kind: CandidateKind::Host,
-                address: without_scope(base),
-                base: Some(base),
-                priority: candidate_priority(CandidateKind::Host, local_pref, COMPONENT_RTP),
-                foundation,
-                component: COMPONENT_RTP,
-            };
-            self.add_local_candidate(now, host);
-            if !self.config.lite {
-                let servers = self.config.stun_servers.clone();
-                self.gathering.add_base(base, &servers);
-            }
-        }
-        // With policy `relay` the base still reaches the TURN servers; only the relayed
-        // candidates are signalled.
-        self.gather_relays(now, base);
-    }
-
-    /// Adds a local candidate: reports it, and pairs it when it is a host or relayed one.
-    pub(crate) fn add_local_candidate(&mut self, now: Instant, candidate: Candidate) {
-        // RFC 8445 §5.1.3: a candidate with the same address and base as another is redundant.
-        if self
-            .local_candidates
-            .iter()
-            .any(|c| c.address == candidate.address && c.base == candidate.base)
-        {
-            return;
-        }
-        let pairs_with = matches!(candidate.kind, CandidateKind::Host | CandidateKind::Relayed);
-        // After our end-of-candidates nothing more is announced (RFC 8838 §4.4).
-        if candidate.kind != CandidateKind::PeerReflexive && !self.end_of_candidates_sent {
-            self.events
-                .push_back(IceEvent::LocalCandidate(candidate.clone()));
-        }
-        push_small(&mut self.local_candidates, candidate);
-        if pairs_with {
-            let local = self.local_candidates.len() - 1;
-            for remote in 0..self.remote_candidates.len() {
-                self.form_pair(local, remote);
-            }
-            self.checklist.unfreeze_initial();
-        }
-        let _ = now;
-    }
-
-    /// The peer is an ICE-lite agent: this (full) agent takes the controlling role
-    /// (RFC 8445 §6.1.1).
-    pub fn set_remote_lite(&mut self, now: Instant, lite: bool) {
-        self.remote_lite = lite;
-        if lite && !self.config.lite && !self.controlling {
-            self.switch_role(true);
-        }
-        self.drive(now);
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Remote side
-
-    /// The peer's ICE credentials. Checks start once they are known (RFC 8838 §5.3), and any
-    /// checks that arrived earlier get their triggered checks now.
-    pub fn set_remote_credentials(&mut self, now: Instant, ufrag: &str, pwd: &str) {
-        if self.closed {
-            return;
-        }
-        self.remote = Some(RemoteCredentials {
-            ufrag: ufrag.to_owned(),
-            key: IntegrityKey::short_term(pwd),
-        });
-        self.pac_deadline
-            .get_or_insert(now + self.config.pac_timeout);
-        for early in std::mem::take(&mut self.early_checks) {
-            self.on_checked_by_peer(now, early.base, early.remote, early.use_candidate);
-        }
-        self.drive(now);
-    }
-
-    /// A remote candidate, trickled or from the SDP. Only UDP candidates of component 1 are
-    /// handled; the driver resolves FQDN (mDNS) addresses before calling this.
-    pub fn add_remote_candidate(
-        &mut self,
-        now: Instant,
-        candidate: Candidate,
-    ) -> Result<(), IceError> {
-        if self.closed {
-            return Err(IceError::Closed);
-        }
-        if candidate.component != COMPONENT_RTP {
-            return Err(IceError::UnsupportedComponent(candidate.component));
-        }
-        validate_remote(&candidate)?;
-        if self.remote_end_of_candidates {
-            // RFC 8838 §4.4: the peer said it has no more; a late one is ignored.
-            return Ok(());
-        }
-        if let Some(existing) = self
-            .remote_candidates
-            .iter_mut()
-            .find(|c| same_address(c.address, candidate.address))
-        {
-            // A signalled candidate replaces a peer-reflexive one learnt for the same address
-            // (RFC 8445 §7.3.1.3).
-            if existing.kind == CandidateKind::PeerReflexive {
-                existing.kind = candidate.kind;
-                existing.priority = candidate.priority;
-                existing.foundation = candidate.foundation;
-            }
-            return Ok(());
-        }
-        if self.remote_candidates.len() >= self.config.max_remote_candidates {
-            return Err(IceError::TooManyCandidates);
-        }
-        self.push_remote_candidate(candidate, true);
-        self.drive(now);
-        Ok(())
-    }
-
-    /// Adds a remote candidate and, when `pair` is set, pairs it with every local host and
-    /// relayed candidate (a peer-reflexive one forms only its triggered pair, §7.3.1.3).
-    pub(crate) fn push_remote_candidate(&mut self, candidate: Candidate, pair: bool) -> usize {
-        push_small(&mut self.remote_candidates, candidate);
-        let remote = self.remote_candidates.len() - 1;
-        if !pair {
-            return remote;
-        }
-        for local in 0..self.local_candidates.len() {
-            if matches!(
-                self.local_candidates[local].kind,
-                CandidateKind::Host | CandidateKind::Relayed
-            ) {
-                self.form_pair(local, remote);
-            }
-        }
-        self.checklist.unfreeze_initial();
-        remote
-    }
-
-    /// The peer signalled end-of-candidates (RFC 8838 §4.4).
-    pub fn add_remote_end_of_candidates(&mut self, now: Instant) {
-        self.remote_end_of_candidates = true;
-        self.drive(now);
-    }
-
-    fn remote_foundation_id(&mut self, foundation: &str) -> u32 {
-        match self.remote_foundations.iter().position(|f| f == foundation) {
-            Some(i) => i as u32,
-            None => {
-                push_small(&mut self.remote_foundations, foundation.to_owned());
-                (self.remote_foundations.len() - 1) as u32
-            }
-        }
-    }
-
-    /// Pairs a local and a remote candidate of the same address family and scope
-    /// (RFC 8445 §6.1.2.2). Once a pair is selected no new pairs form (§8.1.2).
-    pub(crate) fn form_pair(&mut self, local: usize, remote: usize) -> Option<PairId> {
-        if self.selected.is_some() {
-            return None;
-        }
-        let l = &self.local_candidates[local];
-        let r = &self.remote_candidates[remote];
-        let base = l.base.unwrap_or(l.address);
-        if base.is_ipv4() != r.address.is_ipv4()
-            || is_link_local(&base) != is_link_local(&r.address)
-        {
-            return None;
-        }
-        let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
-        let relayed = l.kind == CandidateKind::Relayed;
-        let (local_priority, remote_priority) = (l.priority, r.priority);
-        let remote_addr = scoped_like(r.address, base);
-        let remote_foundation = r.foundation.clone();
-        let remote_foundation = self.remote_foundation_id(&remote_foundation);
-        let id = self.checklist.next_id();
-        let mut pair = CandidatePair {
-            id,
-            local,
-            remote,
-            base,
-            remote_addr,
-            local_priority,
-            remote_priority,
-            foundation: (local_foundation, remote_foundation),
-            priority: 0,
-            state: PairState::Frozen,
-            valid: false,
-            nominated: false,
-            nominate_on_success: false,
-            nominating: false,
-            transaction: None,
-            check_sent_at: None,
-            stats: Default::default(),
-        };
-        pair.set_role(self.controlling);
-        let id = self.checklist.insert(pair, self.config.max_pairs);
-        if relayed && id.is_some() {
-            self.relay_permission(base, remote_addr);
-        }
-        id
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Restart and close
-
-    /// ICE restart (RFC 8445 §9): new local credentials, fresh gathering and check list. The
-    /// previously selected pair keeps carrying data until a new pair is selected.
-    pub fn restart(&mut self, now: Instant) {
-        if self.closed {
-            return;
-        }
-        // Keep the path that carries data, its consent and the credentials consent uses on it
-        // (RFC 8445 §9); a path without consent stays behind.
-        let carrying = self.selected_path().is_some();
-        let current = match (&self.remote, self.consent) {
-            (Some(remote), Some(consent)) if carrying => Some(PreviousGeneration {
-                local: self.local.clone(),
-                local_key: self.local_key.clone(),
-                remote: remote.clone(),
-                consent,
-            }),
-            _ => None,
-        };
-        if current.is_some() {
-            // Every check, query and consent request of the old generation is forgotten; the
-            // next consent request on the kept path goes out on its schedule.
-            self.previous = current;
-            self.transactions.cancel_where(|_| true);
-        } else {
-            // Restarting again before a new pair was selected: the older path stays.
-            self.transactions.cancel_where(|p| {
-                !matches!(
-                    p,
-                    Purpose::Consent {
-                        generation: Generation::Previous,
-                        ..
-                    }
-                )
-            });
-        }
-        self.local = Credentials {
-            ufrag: random_ice_string(&mut self.rng, 8),
-            pwd: random_ice_string(&mut self.rng, 24),
-        };
-        self.local_key = IntegrityKey::short_term(&self.local.pwd);
-        self.remote = None;
-        self.remote_candidates.clear();
-        self.remote_foundations.clear();
-        self.remote_end_of_candidates = false;
-        self.local_candidates.clear();
-        self.foundations.clear();
-        self.checklist.clear();
-        self.gathering = Gathering::default();
-        self.early_checks.clear();
-        self.selected = None;
-        self.consent = None;
-        self.failure = None;
-        self.lost_selection = false;
-        self.pac_deadline = None;
-        self.first_valid_at = None;
-        self.end_of_candidates_sent = false;
-        self.start_gathering(now);
-    }
-
-    /// Closes the agent: nothing more is sent or accepted (`closed`), except that TURN
-    /// allocations are deleted (a Refresh with LIFETIME 0, RFC 8656 §8): keep draining
-    /// [`IceAgent::poll_transmit`] and feeding datagrams and timeouts until
-    /// [`IceAgent::poll_timeout`] returns `None`.
-    pub fn close(&mut self, now: Instant) {
-        if self.closed {
-            return;
-        }
-        for r in &mut self.relays {
-            r.client.close(now);
-        }
-        self.closed = true;
-        self.outbox.clear();
-        self.set_connection_state(IceConnectionState::Closed);
-        self.update_timers();
     }
 
     // -----------------------------------------------------------------------------------------
@@ -852,30 +489,6 @@ impl IceAgent {
     // -----------------------------------------------------------------------------------------
     // State
 
-    pub(crate) fn set_gathering_state(&mut self, state: IceGatheringState) {
-        if self.gathering_state != state {
-            self.gathering_state = state;
-            self.events.push_back(IceEvent::GatheringStateChange(state));
-        }
-    }
-
-    pub(crate) fn set_connection_state(&mut self, state: IceConnectionState) {
-        // Browsers always pass through `connected` on the way to `completed`.
-        if state == IceConnectionState::Completed
-            && !matches!(
-                self.connection_state,
-                IceConnectionState::Connected | IceConnectionState::Completed
-            )
-        {
-            self.set_connection_state(IceConnectionState::Connected);
-        }
-        if self.connection_state != state {
-            self.connection_state = state;
-            self.events
-                .push_back(IceEvent::ConnectionStateChange(state));
-        }
-    }
-
     /// Random unit sample for jitter.
     pub(crate) fn unit_sample(&mut self) -> f64 {
         self.rng.random::<f64>()
@@ -897,138 +510,5 @@ impl IceAgent {
         let mut id = [0u8; 12];
         self.rng.fill_bytes(&mut id);
         TransactionId::new(id)
-    }
-
-    /// Recomputes gathering and connection state (webrtc-pc §5.6.3, §5.6.4).
-    pub(crate) fn update_states(&mut self, now: Instant) {
-        if self.closed {
-            return;
-        }
-        if self.gathering.is_complete()
-            && self.relays_done()
-            && self.gathering_state == IceGatheringState::Gathering
-        {
-            self.set_gathering_state(IceGatheringState::Complete);
-            if !self.end_of_candidates_sent {
-                self.end_of_candidates_sent = true;
-                self.events.push_back(IceEvent::EndOfCandidates);
-            }
-        }
-        match self.derive_connection_state(now) {
-            Ok(state) => self.set_connection_state(state),
-            Err(failure) => {
-                self.failure = Some(failure);
-                self.set_connection_state(IceConnectionState::Failed);
-            }
-        }
-    }
-
-    /// The connection state as webrtc-pc §5.6.4 defines it, or why the agent failed.
-    fn derive_connection_state(&self, now: Instant) -> Result<IceConnectionState, IceFailure> {
-        use crate::consent::ConsentLoss;
-        // `failed` is sticky until a restart.
-        if let Some(failure) = self.failure {
-            return Err(failure);
-        }
-        let timeout = self.consent_response_timeout();
-        let cap = self.config.disconnect_timeout;
-        if let Some(consent) = &self.consent {
-            match consent.lost {
-                Some(ConsentLoss::Expired) => return Err(IceFailure::ConsentExpired),
-                Some(ConsentLoss::Revoked) => return Err(IceFailure::ConsentRevoked),
-                None => {}
-            }
-            if now >= consent.disconnect_at(timeout, cap) {
-                return Ok(IceConnectionState::Disconnected);
-            }
-        }
-        if self.selected.is_some() {
-            let done = self.remote_end_of_candidates
-                && self.gathering_state == IceGatheringState::Complete
-                && !self.checklist.has_pending();
-            return Ok(if done {
-                IceConnectionState::Completed
-            } else {
-                IceConnectionState::Connected
-            });
-        }
-        if let Some(previous) = &self.previous {
-            // An ICE restart: the old path carries data, and its consent decides.
-            if now >= previous.consent.disconnect_at(timeout, cap) {
-                return Ok(IceConnectionState::Disconnected);
-            }
-            return Ok(match self.connection_state {
-                IceConnectionState::Disconnected => IceConnectionState::Connected,
-                state => state,
-            });
-        }
-        let any_valid = self.checklist.pairs().iter().any(|p| p.valid);
-        // RFC 8863 §4: never give up before the PAC timer. Then give up without a valid pair,
-        // or when the peer has no more candidates and nothing left to check can be selected.
-        if self.pac_deadline.is_some_and(|pac| now >= pac) {
-            let exhausted = self.remote_end_of_candidates && !self.checklist.has_pending();
-            if !any_valid || exhausted {
-                return Err(IceFailure::NoWorkingPair);
-            }
-        }
-        if self.lost_selection {
-            return Ok(IceConnectionState::Disconnected);
-        }
-        if self.remote.is_some() && (self.checklist.len() > 0 || !self.remote_candidates.is_empty())
-        {
-            return Ok(IceConnectionState::Checking);
-        }
-        Ok(IceConnectionState::New)
-    }
-}
-
-/// Refuses remote candidates no agent can use: priority outside 1..=2³¹−1 (RFC 8445 §5.1.2.1),
-/// port 0, an unspecified or multicast address.
-fn validate_remote(c: &Candidate) -> Result<(), IceError> {
-    if c.priority == 0 || c.priority > (1 << 31) - 1 {
-        return Err(IceError::InvalidCandidate("priority outside 1..=2^31-1"));
-    }
-    if c.address.port() == 0 {
-        return Err(IceError::InvalidCandidate("port 0"));
-    }
-    let ip = c.address.ip();
-    if ip.is_unspecified() {
-        return Err(IceError::InvalidCandidate("unspecified address"));
-    }
-    if ip.is_multicast() || ip == core::net::IpAddr::V4(core::net::Ipv4Addr::BROADCAST) {
-        return Err(IceError::InvalidCandidate("multicast or broadcast address"));
-    }
-    Ok(())
-}
-
-/// True for an IPv6 link-local unicast address (fe80::/10).
-fn is_link_local(addr: &SocketAddr) -> bool {
-    matches!(addr, SocketAddr::V6(v6) if v6.ip().segments()[0] & 0xffc0 == 0xfe80)
-}
-
-/// True when `a` and `b` are the same transport address, an IPv6 scope id counting only when
-/// both carry one: a signalled link-local candidate has none, the socket's source address has.
-pub(crate) fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
-    match (a, b) {
-        (SocketAddr::V6(x), SocketAddr::V6(y)) => {
-            x.ip() == y.ip()
-                && x.port() == y.port()
-                && (x.scope_id() == y.scope_id() || x.scope_id() == 0 || y.scope_id() == 0)
-        }
-        _ => a == b,
-    }
-}
-
-/// A scope-less link-local remote address takes the scope of the base it pairs with, so the
-/// driver can send to it and its answers match the pair exactly.
-fn scoped_like(remote: SocketAddr, base: SocketAddr) -> SocketAddr {
-    match (remote, base) {
-        (SocketAddr::V6(mut r), SocketAddr::V6(b))
-            if r.scope_id() == 0 && is_link_local(&remote) =>
-        {
-            r.set_scope_id(b.scope_id());
-            SocketAddr::V6(r)
-        }
-        _ => remote,
     }
 }

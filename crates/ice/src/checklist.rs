@@ -3,7 +3,10 @@
 
 use std::collections::VecDeque;
 
+use crate::agent::IceAgent;
+use crate::candidate::CandidateKind;
 use crate::pair::{CandidatePair, PairId, PairState};
+use crate::remote::{is_link_local, scoped_like};
 
 /// The pairs of the one data stream floe negotiates, and which to check next.
 #[derive(Clone, Debug, Default)]
@@ -197,5 +200,55 @@ impl CheckList {
         let pairs = &self.pairs;
         self.triggered
             .retain(|id| pairs.iter().any(|p| p.id == *id));
+    }
+}
+
+impl IceAgent {
+    /// Pairs a local and a remote candidate of the same address family and scope
+    /// (RFC 8445 §6.1.2.2). Once a pair is selected no new pairs form (§8.1.2).
+    pub(crate) fn form_pair(&mut self, local: usize, remote: usize) -> Option<PairId> {
+        if self.selected.is_some() {
+            return None;
+        }
+        let l = &self.local.candidates[local];
+        let r = &self.remote.candidates[remote];
+        let base = l.base.unwrap_or(l.address);
+        if base.is_ipv4() != r.address.is_ipv4()
+            || is_link_local(&base) != is_link_local(&r.address)
+        {
+            return None;
+        }
+        let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
+        let relayed = l.kind == CandidateKind::Relayed;
+        let (local_priority, remote_priority) = (l.priority, r.priority);
+        let remote_addr = scoped_like(r.address, base);
+        let remote_foundation = r.foundation.clone();
+        let remote_foundation = self.remote.foundation_id(&remote_foundation);
+        let id = self.checklist.next_id();
+        let mut pair = CandidatePair {
+            id,
+            local,
+            remote,
+            base,
+            remote_addr,
+            local_priority,
+            remote_priority,
+            foundation: (local_foundation, remote_foundation),
+            priority: 0,
+            state: PairState::Frozen,
+            valid: false,
+            nominated: false,
+            nominate_on_success: false,
+            nominating: false,
+            transaction: None,
+            check_sent_at: None,
+            stats: Default::default(),
+        };
+        pair.set_role(self.controlling);
+        let id = self.checklist.insert(pair, self.config.max_pairs);
+        if relayed && id.is_some() {
+            self.relay_permission(base, remote_addr);
+        }
+        id
     }
 }

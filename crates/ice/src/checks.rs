@@ -13,9 +13,10 @@ use floe_stun::{
     TransactionOutcome,
 };
 
-use crate::agent::{same_address, EarlyCheck, Generation, IceAgent, Outgoing, Purpose};
+use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
 use crate::candidate::{candidate_priority, push_small, Candidate, CandidateKind, COMPONENT_RTP};
 use crate::pair::{PairId, PairState};
+use crate::remote::EarlyCheck;
 use crate::state::Verdict;
 
 /// What the answer to a check says.
@@ -142,7 +143,7 @@ impl IceAgent {
     /// The credentials requests of `generation` are signed with, once the peer's are known.
     fn signer(&self, generation: Generation) -> Option<Signer<'_>> {
         let (remote, local) = match generation {
-            Generation::Current => (self.remote.as_ref()?, &self.local),
+            Generation::Current => (self.remote.credentials.as_ref()?, &self.local.credentials),
             Generation::Previous => {
                 let p = self.previous.as_ref()?;
                 (&p.remote, &p.local)
@@ -340,11 +341,11 @@ impl IceAgent {
         let Some((ours, _theirs)) = username.split_once(':') else {
             return;
         };
-        if ours != self.local.ufrag {
+        if ours != self.local.credentials.ufrag {
             self.answer_previous_generation(now, local, remote, msg, ours);
             return;
         }
-        if msg.verify_integrity(&self.local_key).is_err() {
+        if msg.verify_integrity(&self.local.key).is_err() {
             return;
         }
         let unknown: Vec<u16> = msg.unknown_comprehension_required().take(8).collect();
@@ -399,17 +400,13 @@ impl IceAgent {
 
         // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate; it forms only
         // the pair the triggered check goes on.
-        if !self
-            .remote_candidates
-            .iter()
-            .any(|c| same_address(c.address, remote))
-        {
-            if self.remote_candidates.len() >= self.config.max_remote_candidates
+        if self.remote.find(remote).is_none() {
+            if self.remote.candidates.len() >= self.config.max_remote_candidates
                 || self.selected.is_some()
             {
                 return;
             }
-            let foundation = format!("prflx{}", self.remote_candidates.len());
+            let foundation = format!("prflx{}", self.remote.candidates.len());
             let candidate = Candidate {
                 kind: CandidateKind::PeerReflexive,
                 address: remote,
@@ -421,10 +418,10 @@ impl IceAgent {
             self.push_remote_candidate(candidate, false);
         }
         let use_candidate = use_candidate && !self.controlling;
-        if self.remote.is_none() && !self.config.lite {
+        if self.remote.credentials.is_none() && !self.config.lite {
             // RFC 8838 §5.3 / RFC 8445 §7.3: answer now, check back once credentials arrive.
-            if self.early_checks.len() < self.config.max_pairs {
-                self.early_checks.push(EarlyCheck {
+            if self.remote.early_checks.len() < self.config.max_pairs {
+                self.remote.early_checks.push(EarlyCheck {
                     base: local,
                     remote,
                     use_candidate,
@@ -475,17 +472,13 @@ impl IceAgent {
         let pair_id = match self.checklist.find(base, remote) {
             Some(p) => p.id,
             None => {
-                let Some(local) = self.local_candidates.iter().position(|c| {
+                let Some(local) = self.local.candidates.iter().position(|c| {
                     c.base == Some(base)
                         && matches!(c.kind, CandidateKind::Host | CandidateKind::Relayed)
                 }) else {
                     return;
                 };
-                let Some(r) = self
-                    .remote_candidates
-                    .iter()
-                    .position(|c| same_address(c.address, remote))
-                else {
+                let Some(r) = self.remote.find(remote) else {
                     return;
                 };
                 match self.form_pair(local, r) {
@@ -558,7 +551,7 @@ impl IceAgent {
         let mut payload = self.take_buffer();
         // Signed with the password of the generation the request was for (RFC 8445 §7.3.1).
         let key = match generation {
-            Generation::Current => &self.local_key,
+            Generation::Current => &self.local.key,
             Generation::Previous => match &self.previous {
                 Some(p) => &p.local_key,
                 None => return,
@@ -625,7 +618,7 @@ impl IceAgent {
             | Purpose::Consent {
                 generation: Generation::Current,
                 ..
-            } => self.remote.as_ref().map(|r| &r.key),
+            } => self.remote.credentials.as_ref().map(|r| &r.key),
             Purpose::Consent {
                 generation: Generation::Previous,
                 ..
@@ -727,16 +720,19 @@ impl IceAgent {
         // RFC 8445 §7.2.5.3.1: a mapped address we do not know is a peer-reflexive candidate.
         if let Some(mapped) = mapped {
             let known = self
-                .local_candidates
+                .local
+                .candidates
                 .iter()
                 .any(|c| c.address == mapped && c.base == Some(base));
             if !known {
                 let priority = self.prflx_priority(base);
-                let foundation =
-                    self.foundations
-                        .foundation(CandidateKind::PeerReflexive, base.ip(), None);
+                let foundation = self.local.foundations.foundation(
+                    CandidateKind::PeerReflexive,
+                    base.ip(),
+                    None,
+                );
                 push_small(
-                    &mut self.local_candidates,
+                    &mut self.local.candidates,
                     Candidate {
                         kind: CandidateKind::PeerReflexive,
                         address: mapped,

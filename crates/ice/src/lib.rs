@@ -8,9 +8,14 @@
 //! and polls transmits ([`IceAgent::poll_transmit`]), events ([`IceAgent::poll_event`]) and the
 //! next deadline ([`IceAgent::poll_timeout`]) out. Events use the W3C vocabulary.
 //!
-//! The agent is split by concern: [`candidate`] (types, priorities, foundations), [`pair`],
-//! [`checklist`] (frozen algorithm, triggered checks), checks (the Binding exchange),
-//! nomination (roles and selection), consent, gathering and scheduling.
+//! The agent is split by concern, each module owning its state: [`candidate`] (types,
+//! priorities, foundations), [`pair`], [`checklist`] (pairing, frozen algorithm, triggered
+//! checks), the local and remote sides, checks (the Binding exchange), nomination (roles and
+//! selection), consent (RFC 7675 and keepalives), gathering, relays (TURN), restart and close,
+//! the W3C states, and scheduling with one timer table that `poll_timeout` reads.
+//!
+//! Where the agent departs from the RFCs on purpose is in `DEVIATIONS.md`; `conformance/` has
+//! one table per RFC naming the test behind each requirement.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -21,10 +26,13 @@ mod checks;
 mod config;
 mod consent;
 mod gathering;
+mod lifecycle;
+mod local;
 mod nomination;
 mod pacer;
 pub mod pair;
 mod relay;
+mod remote;
 mod schedule;
 mod state;
 mod timers;

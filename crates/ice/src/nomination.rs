@@ -35,7 +35,11 @@ impl IceAgent {
     /// pairs not yet sent get two RTTs plus one Ta each from the first success; never more than
     /// 2 s in all.
     pub(crate) fn nomination_plan(&self) -> Option<(PairId, Instant)> {
-        if !self.controlling || self.config.lite || self.remote.is_none() || self.nominating() {
+        if !self.controlling
+            || self.config.lite
+            || self.remote.credentials.is_none()
+            || self.nominating()
+        {
             return None;
         }
         let pairs = self.checklist.pairs();
@@ -107,8 +111,8 @@ impl IceAgent {
         }
         let priority = pair.priority;
         let (base, remote_addr) = (pair.base, pair.remote_addr);
-        let local = self.local_candidates.get(pair.local).cloned();
-        let remote = self.remote_candidates.get(pair.remote).cloned();
+        let local = self.local.candidates.get(pair.local).cloned();
+        let remote = self.remote.candidates.get(pair.remote).cloned();
         self.selected = Some(id);
         if self.previous.take().is_some() {
             // The restart found its pair: the old path and its consent are done.

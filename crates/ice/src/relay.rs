@@ -133,7 +133,8 @@ impl IceAgent {
         let srflx_pref = self.local_preference(base, self.config.stun_servers.len() + slot);
         if let Some(relayed) = relayed {
             let foundation =
-                self.foundations
+                self.local
+                    .foundations
                     .foundation(CandidateKind::Relayed, base.ip(), Some(server));
             let candidate = Candidate {
                 kind: CandidateKind::Relayed,
@@ -149,7 +150,7 @@ impl IceAgent {
         let all = self.config.transport_policy == TransportPolicy::All;
         if let Some(mapped) = mapped.filter(|m| all && *m != base && m.is_ipv4() == base.is_ipv4())
         {
-            let foundation = self.foundations.foundation(
+            let foundation = self.local.foundations.foundation(
                 CandidateKind::ServerReflexive,
                 base.ip(),
                 Some(server),
@@ -188,7 +189,7 @@ impl IceAgent {
 
     /// True when `addr` is a base: a local socket or a relayed address.
     pub(crate) fn is_base(&self, addr: SocketAddr) -> bool {
-        self.bases.contains(&addr) || self.relays.iter().any(|r| r.relayed == Some(addr))
+        self.local.bases.contains(&addr) || self.relays.iter().any(|r| r.relayed == Some(addr))
     }
 
     /// All allocations are done with gathering (granted, failed or timed out).

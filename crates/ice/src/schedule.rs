@@ -89,7 +89,7 @@ impl IceAgent {
             return true;
         }
         // Once a pair is selected no new checks go out (RFC 8445 §8.1.2).
-        if self.config.lite || self.remote.is_none() || self.selected.is_some() {
+        if self.config.lite || self.remote.credentials.is_none() || self.selected.is_some() {
             return false;
         }
         self.checklist.has_check_ready()
@@ -150,7 +150,7 @@ impl IceAgent {
             self.send_gather_query(now);
             return;
         }
-        if self.config.lite || self.remote.is_none() || self.selected.is_some() {
+        if self.config.lite || self.remote.credentials.is_none() || self.selected.is_some() {
             return;
         }
         if let Some(id) = self.checklist.next_check() {
@@ -227,7 +227,7 @@ impl IceAgent {
             .position(|s| *s == event.destination)
             .unwrap_or(0);
         let local_pref = self.local_preference(base, slot);
-        let foundation = self.foundations.foundation(
+        let foundation = self.local.foundations.foundation(
             CandidateKind::ServerReflexive,
             base.ip(),
             Some(event.destination),

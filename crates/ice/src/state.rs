@@ -3,6 +3,9 @@
 use core::fmt;
 use core::net::SocketAddr;
 
+use std::time::Instant;
+
+use crate::agent::{IceAgent, IceFailure};
 use crate::candidate::Candidate;
 
 /// RTCIceGatheringState (webrtc-pc §5.6.3).
@@ -142,5 +145,114 @@ impl Verdict {
             Verdict::RelayedData { start, end } => Some(start..end),
             Verdict::Stun | Verdict::NotForUs => None,
         }
+    }
+}
+
+impl IceAgent {
+    pub(crate) fn set_gathering_state(&mut self, state: IceGatheringState) {
+        if self.gathering_state != state {
+            self.gathering_state = state;
+            self.events.push_back(IceEvent::GatheringStateChange(state));
+        }
+    }
+
+    pub(crate) fn set_connection_state(&mut self, state: IceConnectionState) {
+        // Browsers always pass through `connected` on the way to `completed`.
+        if state == IceConnectionState::Completed
+            && !matches!(
+                self.connection_state,
+                IceConnectionState::Connected | IceConnectionState::Completed
+            )
+        {
+            self.set_connection_state(IceConnectionState::Connected);
+        }
+        if self.connection_state != state {
+            self.connection_state = state;
+            self.events
+                .push_back(IceEvent::ConnectionStateChange(state));
+        }
+    }
+
+    /// Recomputes gathering and connection state (webrtc-pc §5.6.3, §5.6.4).
+    pub(crate) fn update_states(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if self.gathering.is_complete()
+            && self.relays_done()
+            && self.gathering_state == IceGatheringState::Gathering
+        {
+            self.set_gathering_state(IceGatheringState::Complete);
+            if !self.end_of_candidates_sent {
+                self.end_of_candidates_sent = true;
+                self.events.push_back(IceEvent::EndOfCandidates);
+            }
+        }
+        match self.derive_connection_state(now) {
+            Ok(state) => self.set_connection_state(state),
+            Err(failure) => {
+                self.failure = Some(failure);
+                self.set_connection_state(IceConnectionState::Failed);
+            }
+        }
+    }
+
+    /// The connection state as webrtc-pc §5.6.4 defines it, or why the agent failed.
+    fn derive_connection_state(&self, now: Instant) -> Result<IceConnectionState, IceFailure> {
+        use crate::consent::ConsentLoss;
+        // `failed` is sticky until a restart.
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        let timeout = self.consent_response_timeout();
+        let cap = self.config.disconnect_timeout;
+        if let Some(consent) = &self.consent {
+            match consent.lost {
+                Some(ConsentLoss::Expired) => return Err(IceFailure::ConsentExpired),
+                Some(ConsentLoss::Revoked) => return Err(IceFailure::ConsentRevoked),
+                None => {}
+            }
+            if now >= consent.disconnect_at(timeout, cap) {
+                return Ok(IceConnectionState::Disconnected);
+            }
+        }
+        if self.selected.is_some() {
+            let done = self.remote.end_of_candidates
+                && self.gathering_state == IceGatheringState::Complete
+                && !self.checklist.has_pending();
+            return Ok(if done {
+                IceConnectionState::Completed
+            } else {
+                IceConnectionState::Connected
+            });
+        }
+        if let Some(previous) = &self.previous {
+            // An ICE restart: the old path carries data, and its consent decides.
+            if now >= previous.consent.disconnect_at(timeout, cap) {
+                return Ok(IceConnectionState::Disconnected);
+            }
+            return Ok(match self.connection_state {
+                IceConnectionState::Disconnected => IceConnectionState::Connected,
+                state => state,
+            });
+        }
+        let any_valid = self.checklist.pairs().iter().any(|p| p.valid);
+        // RFC 8863 §4: never give up before the PAC timer. Then give up without a valid pair,
+        // or when the peer has no more candidates and nothing left to check can be selected.
+        if self.pac_deadline.is_some_and(|pac| now >= pac) {
+            let exhausted = self.remote.end_of_candidates && !self.checklist.has_pending();
+            if !any_valid || exhausted {
+                return Err(IceFailure::NoWorkingPair);
+            }
+        }
+        if self.lost_selection {
+            return Ok(IceConnectionState::Disconnected);
+        }
+        if self.remote.credentials.is_some()
+            && (self.checklist.len() > 0 || !self.remote.candidates.is_empty())
+        {
+            return Ok(IceConnectionState::Checking);
+        }
+        Ok(IceConnectionState::New)
     }
 }
