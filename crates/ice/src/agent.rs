@@ -224,6 +224,8 @@ impl fmt::Debug for IceAgent {
 const MIN_TA: Duration = Duration::from_millis(5);
 /// The smallest consent interval the agent accepts (RFC 7675 §5.1: not below 4 s).
 const MIN_CONSENT_INTERVAL: Duration = Duration::from_secs(4);
+/// The smallest keepalive interval Tr the agent accepts (RFC 8445 §11: 15 s).
+const MIN_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// Configured durations are clamped to this, so `now + d` cannot overflow `Instant`.
 const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
@@ -263,6 +265,7 @@ impl IceAgent {
         config.ta = config.ta.max(MIN_TA);
         config.check_rto = config.check_rto.max(MIN_TA);
         config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
+        config.keepalive_interval = config.keepalive_interval.max(MIN_KEEPALIVE_INTERVAL);
         let mut rng = StdRng::from_seed(seed);
         let local = Credentials {
             ufrag: random_ice_string(&mut rng, 8),

@@ -180,6 +180,11 @@ mod tests {
             candidate_priority(CandidateKind::ServerReflexive, 0, 1)
                 > candidate_priority(CandidateKind::Relayed, 65535, 1)
         );
+        // RFC 8445 §5.1.2.1: peer-reflexive ranks above server-reflexive.
+        assert!(
+            candidate_priority(CandidateKind::PeerReflexive, 0, 1)
+                > candidate_priority(CandidateKind::ServerReflexive, 65535, 1)
+        );
     }
 
     #[test]

@@ -129,8 +129,12 @@ impl IceAgent {
             return;
         }
         let pairs_with = matches!(candidate.kind, CandidateKind::Host | CandidateKind::Relayed);
-        // After our end-of-candidates nothing more is announced (RFC 8838 §4.4).
-        if candidate.kind != CandidateKind::PeerReflexive && !self.end_of_candidates_sent {
+        // Nothing more is announced after our end-of-candidates, nor once a pair is nominated
+        // (RFC 8838 §13).
+        let announce = candidate.kind != CandidateKind::PeerReflexive
+            && !self.end_of_candidates_sent
+            && self.selected.is_none();
+        if announce {
             self.events
                 .push_back(IceEvent::LocalCandidate(candidate.clone()));
         }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_ice::{AgentConfig, CandidateKind, IceAgent, IceError};
-use floe_stun::attributes::XorMappedAddress;
+use floe_stun::attributes::{MappedAddress, XorMappedAddress};
 use floe_stun::{Message, MessageType, MessageWriter};
 use wire::*;
 
@@ -153,4 +153,72 @@ fn link_local_ipv6_matches_without_scope_id() {
     assert_eq!(agent.pairs()[0].remote_address(), scoped);
     assert_eq!(agent.remote_candidates().len(), 1);
     assert_eq!(agent.remote_candidates()[0].address, signalled);
+}
+
+/// An agent with one STUN server whose query is answered with `mapped`, written by `add`.
+fn with_srflx(add: impl FnOnce(&mut MessageWriter<'_>)) -> Wire {
+    let server: SocketAddr = "192.0.2.10:3478".parse().unwrap();
+    let mut w = Wire::new(AgentConfig {
+        stun_servers: vec![server],
+        ..AgentConfig::default()
+    });
+    w.advance(100 * MS);
+    let (_, req) = w
+        .sent
+        .iter()
+        .find(|(t, _)| t.destination == server)
+        .unwrap()
+        .clone();
+    let tid = Message::decode(&req).unwrap().transaction_id();
+    let mut buf = [0u8; 128];
+    let mut m = MessageWriter::new(&mut buf, MessageType::BINDING_SUCCESS, tid).unwrap();
+    add(&mut m);
+    let len = m.finish();
+    w.receive(server, &buf[..len]);
+    w
+}
+
+#[test]
+fn server_reflexive_from_an_rfc3489_mapped_address() {
+    let mapped: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    let w = with_srflx(|m| m.add(&MappedAddress(mapped)).unwrap());
+    assert!(w
+        .agent
+        .local_candidates()
+        .iter()
+        .any(|c| c.kind == CandidateKind::ServerReflexive && c.address == mapped));
+}
+
+#[test]
+fn server_reflexive_candidates_pair_through_their_base_only() {
+    let mapped: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    let mut w = with_srflx(|m| m.add(&XorMappedAddress(mapped)).unwrap());
+    w.add_remote(remote(), 0x7e00_00ff);
+    // One pair, from the host base: the srflx candidate was replaced by its base, and the
+    // pair it would form is the same (RFC 8445 §6.1.2.4, RFC 8838 §10, §11).
+    let pairs = w.agent.pairs();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].local_address(), local());
+    let idx = pairs[0].local_candidate_index();
+    assert_eq!(w.agent.local_candidates()[idx].kind, CandidateKind::Host);
+}
+
+#[test]
+fn link_local_and_global_addresses_are_never_paired() {
+    let now = Instant::now();
+    let mut agent = IceAgent::new(AgentConfig::default(), now, [1; 32]);
+    agent.add_local_socket(now, "[fe80::1%3]:5000".parse().unwrap());
+    agent.start_gathering(now);
+    agent.set_remote_credentials(now, REMOTE_UFRAG, REMOTE_PWD);
+    agent
+        .add_remote_candidate(
+            now,
+            host("[2001:db8::2]:6000".parse().unwrap(), 0x7e00_00ff),
+        )
+        .unwrap();
+    assert!(agent.pairs().is_empty());
+    agent
+        .add_remote_candidate(now, host("[fe80::2]:6000".parse().unwrap(), 0x7e00_00fe))
+        .unwrap();
+    assert_eq!(agent.pairs().len(), 1);
 }

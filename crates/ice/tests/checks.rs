@@ -311,3 +311,82 @@ fn success_response_with_unknown_mapped_address_adds_prflx_local() {
     assert_eq!(prflx.kind, CandidateKind::PeerReflexive);
     assert_eq!(prflx.base, Some(local()));
 }
+
+#[test]
+fn request_without_fingerprint_is_dropped_and_answers_carry_one() {
+    let mut w = Wire::new(AgentConfig::default());
+    let bare = check(
+        &w,
+        &Check {
+            fingerprint: false,
+            ..Check::default()
+        },
+    );
+    w.take_sent();
+    w.receive(remote(), &bare);
+    assert!(answers_to(&w.take_sent(), remote()).is_empty());
+    let c = check(&w, &Check::default());
+    w.receive(remote(), &c);
+    let sent = w.take_sent();
+    let (_, answer) = sent
+        .iter()
+        .find(|(t, _)| t.destination == remote())
+        .unwrap();
+    let m = Message::decode(answer).unwrap();
+    assert_eq!(m.message_type(), MessageType::BINDING_SUCCESS);
+    m.verify_fingerprint().unwrap();
+}
+
+#[test]
+fn the_highest_priority_nominated_pair_carries_data() {
+    // Controlled; an RFC 5245 peer nominates two pairs, the lower one first.
+    let mut w = Wire::new(AgentConfig::default());
+    let low: SocketAddr = "10.0.0.3:6000".parse().unwrap();
+    w.add_remote(remote(), 0x7e00_00ff);
+    let mut c = host(low, 0x6400_00ff);
+    c.foundation = "2".into();
+    w.agent.add_remote_candidate(w.now, c).unwrap();
+    for _ in 0..10 {
+        w.advance(60 * MS);
+        w.answer_requests_to(remote());
+        w.answer_requests_to(low);
+    }
+    assert!(w.agent.pairs().iter().all(|p| p.is_valid()));
+    let nominate_low = check(
+        &w,
+        &Check {
+            tid: [3; 12],
+            ..Check::nominating()
+        },
+    );
+    w.receive(low, &nominate_low);
+    assert_eq!(w.agent.selected_path(), Some((local(), low)));
+    let nominate_high = check(
+        &w,
+        &Check {
+            tid: [4; 12],
+            ..Check::nominating()
+        },
+    );
+    w.receive(remote(), &nominate_high);
+    assert_eq!(w.agent.selected_path(), Some((local(), remote())));
+}
+
+#[test]
+fn no_candidates_trickled_after_nomination() {
+    // A STUN server that never answers keeps gathering open for 3 s, past the nomination.
+    let mut w = Wire::connected(AgentConfig {
+        stun_servers: vec!["192.0.2.10:3478".parse().unwrap()],
+        ..AgentConfig::default()
+    });
+    assert!(!w.events.contains(&IceEvent::EndOfCandidates));
+    w.events.clear();
+    // A base that appears after the nomination still gathers, but is not announced.
+    w.agent
+        .add_local_socket(w.now, "10.0.0.9:5000".parse().unwrap());
+    w.drain();
+    assert!(!w
+        .events
+        .iter()
+        .any(|e| matches!(e, IceEvent::LocalCandidate(_))));
+}

@@ -233,3 +233,19 @@ fn lite_agent_sends_keepalives() {
     w.advance(Duration::from_secs(16));
     assert_eq!(indications_to(&w), 1);
 }
+
+#[test]
+fn keepalive_interval_cannot_go_below_15s() {
+    let mut w = Wire::new(AgentConfig {
+        lite: true,
+        keepalive_interval: Duration::from_secs(1),
+        ..AgentConfig::default()
+    });
+    let c = check(&w, &Check::nominating());
+    w.receive(remote(), &c);
+    w.take_sent();
+    w.advance(Duration::from_secs(14));
+    assert_eq!(indications_to(&w), 0);
+    w.advance(Duration::from_secs(2));
+    assert_eq!(indications_to(&w), 1);
+}

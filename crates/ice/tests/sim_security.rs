@@ -21,14 +21,20 @@ fn spoofed_use_candidate_from_a_third_host_never_gets_application_data() {
         ],
         ..Setup::default()
     });
-    let controlled = (0..2).find(|s| !duo.agent_ref(*s).is_controlling()).unwrap();
+    let controlled = (0..2)
+        .find(|s| !duo.agent_ref(*s).is_controlling())
+        .unwrap();
     let victim = duo.sim.add_public_host(Probe::new());
     let victim_addr = duo.sim.addr(victim, 9999);
     // The check the attacker forges, as if from the victim: signed with the controlled
     // agent's password, claiming the controlling role, nominating.
     let target = duo.addr(controlled);
     let creds = duo.agent_ref(controlled).local_credentials().clone();
-    let peer_ufrag = duo.agent_ref(1 - controlled).local_credentials().ufrag.clone();
+    let peer_ufrag = duo
+        .agent_ref(1 - controlled)
+        .local_credentials()
+        .ufrag
+        .clone();
     let mut buf = [0u8; 256];
     let mut w = MessageWriter::new(
         &mut buf,

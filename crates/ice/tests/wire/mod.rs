@@ -158,12 +158,15 @@ impl Wire {
     }
 
     /// Answers every Binding request the agent sent to `to` since the last call, signed with the
-    /// peer's password, as the peer would.
+    /// peer's password, as the peer would; what went elsewhere stays in `sent`.
     pub fn answer_requests_to(&mut self, to: SocketAddr) -> usize {
-        let requests: Vec<TransactionId> = self
+        let (mine, others): (Vec<_>, Vec<_>) = self
             .take_sent()
             .into_iter()
-            .filter(|(t, _)| t.destination == to)
+            .partition(|(t, _)| t.destination == to);
+        self.sent = others;
+        let requests: Vec<TransactionId> = mine
+            .into_iter()
             .filter_map(|(_, b)| {
                 let m = Message::decode(&b).ok()?;
                 (m.message_type() == MessageType::BINDING_REQUEST).then(|| m.transaction_id())
@@ -199,6 +202,7 @@ pub struct Check {
     pub use_candidate: bool,
     pub extra: Option<(u16, Vec<u8>)>,
     pub sign: bool,
+    pub fingerprint: bool,
 }
 
 impl Default for Check {
@@ -211,6 +215,7 @@ impl Default for Check {
             use_candidate: false,
             extra: None,
             sign: true,
+            fingerprint: true,
         }
     }
 }
@@ -257,7 +262,9 @@ pub fn check(wire: &Wire, c: &Check) -> Vec<u8> {
         IntegrityKey::short_term("not-the-password-at-all!")
     };
     w.add_message_integrity(&key).unwrap();
-    w.add_fingerprint().unwrap();
+    if c.fingerprint {
+        w.add_fingerprint().unwrap();
+    }
     let len = w.finish();
     buf.truncate(len);
     buf
