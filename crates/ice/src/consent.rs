@@ -11,7 +11,6 @@ use floe_stun::attributes::ErrorCode;
 use floe_stun::{MessageType, MessageWriter, TransactionOutcome};
 
 use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
-use crate::timers::Timer;
 
 /// A consent request unanswered for this long, at least, makes the path `disconnected`.
 pub(crate) const MIN_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -212,9 +211,11 @@ impl IceAgent {
 
     /// Notes a datagram going out on a consented path (keepalives wait for silence).
     pub(crate) fn note_sent(&mut self, source: SocketAddr, destination: SocketAddr) {
+        // Called for every datagram, data included: the timer table is left alone, since a
+        // keepalive deadline only moves later; the wake-up it may cost finds nothing due and
+        // refreshes the table.
         let now = self.last_now;
         let path = (source, destination);
-        let mut moved = false;
         for c in [
             self.consent.as_mut(),
             self.previous.as_mut().map(|p| &mut p.consent),
@@ -224,12 +225,6 @@ impl IceAgent {
         .filter(|c| c.path == path)
         {
             c.last_sent = now;
-            moved = true;
-        }
-        if moved {
-            // The keepalive deadline moved with it.
-            let deadline = self.consent_deadline();
-            self.timers.set(Timer::Consent, deadline);
         }
     }
 
