@@ -189,17 +189,13 @@ impl CheckList {
             })
     }
 
-    /// Once a pair is selected, lower-priority pairs that are not yet checked are dropped
-    /// (RFC 8445 §8.1.2).
-    pub(crate) fn prune_below(&mut self, priority: u64) {
-        self.pairs.retain(|p| {
-            p.priority >= priority
-                || p.valid
-                || !matches!(p.state, PairState::Frozen | PairState::Waiting)
-        });
-        let pairs = &self.pairs;
-        self.triggered
-            .retain(|id| pairs.iter().any(|p| p.id == *id));
+    /// Once a pair is selected, the pairs still Frozen or Waiting and the triggered-check queue
+    /// are dropped: no new checks go out (RFC 8445 §8.1.2), so they would only hold
+    /// `completed` back.
+    pub(crate) fn prune_unchecked(&mut self) {
+        self.pairs
+            .retain(|p| !matches!(p.state, PairState::Frozen | PairState::Waiting));
+        self.triggered.clear();
     }
 }
 

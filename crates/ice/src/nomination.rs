@@ -109,7 +109,6 @@ impl IceAgent {
         if !better {
             return;
         }
-        let priority = pair.priority;
         let (base, remote_addr) = (pair.base, pair.remote_addr);
         let local = self.local.candidates.get(pair.local).cloned();
         let remote = self.remote.candidates.get(pair.remote).cloned();
@@ -129,7 +128,7 @@ impl IceAgent {
         self.lost_selection = false;
         let interval = ConsentFreshness::jittered(self.config.consent_interval, self.unit_sample());
         self.consent = Some(ConsentFreshness::new(now, (base, remote_addr), interval));
-        self.checklist.prune_below(priority);
+        self.checklist.prune_unchecked();
         self.stop_other_checks(id);
         // RFC 8656 §12: data on a relayed selected pair uses a channel (4 bytes of framing).
         self.relay_bind_channel(now, base, remote_addr);

@@ -390,3 +390,47 @@ fn no_candidates_trickled_after_nomination() {
         .iter()
         .any(|e| matches!(e, IceEvent::LocalCandidate(_))));
 }
+
+#[test]
+fn completed_once_a_pair_is_selected_with_unchecked_pairs_left() {
+    let mut w = controlling();
+    let (mid, low): (SocketAddr, SocketAddr) = (
+        "10.0.0.4:6000".parse().unwrap(),
+        "10.0.0.5:6000".parse().unwrap(),
+    );
+    w.agent
+        .add_remote_candidate(w.now, host(mid, 0x7e00_00f0))
+        .unwrap();
+    w.agent
+        .add_remote_candidate(w.now, host(low, 0x7e00_00e0))
+        .unwrap();
+    w.agent.add_remote_end_of_candidates(w.now);
+    while w.requests_to(remote()).is_empty() {
+        w.advance(MS);
+    }
+    // Our first check is out; the peer's check on the same pair arrives within the same Ta, so
+    // the new triggered check waits in the queue (§7.3.1.4) while the old one is answered.
+    let first = w.requests_to(remote())[0].0;
+    let c = check(
+        &w,
+        &Check {
+            controlling: None,
+            controlled: Some(1),
+            ..Check::default()
+        },
+    );
+    w.receive(remote(), &c);
+    w.receive(remote(), &success(first, local()));
+    for _ in 0..5 {
+        w.answer_requests_to(remote());
+        w.advance(MS);
+    }
+    assert_eq!(w.agent.selected_path(), Some((local(), remote())));
+    // §8.1.2: no checks go out any more, so nothing is left pending (the two other pairs of
+    // the foundation wait Frozen, the triggered check is queued): `completed`.
+    assert_eq!(w.agent.connection_state(), IceConnectionState::Completed);
+    assert!(w.agent.pairs().iter().all(|p| !matches!(
+        p.state(),
+        PairState::Frozen | PairState::Waiting | PairState::InProgress
+    )));
+}
