@@ -129,3 +129,26 @@ fn close_deletes_the_allocation() {
         "nothing left to do after close"
     );
 }
+
+#[test]
+fn allocation_and_permissions_outlive_their_lifetimes_while_ice_runs() {
+    // RFC 8445 §5.1.1.4 / §7.2.1: the allocation (10 min) and its permissions (5 min) are
+    // refreshed for as long as ICE uses them.
+    let mut duo = Duo::new(Setup {
+        nats: [Nat::open(), Nat::port_restricted()],
+        configs: [relay_only(true), relay_only(false)],
+        stun: true,
+        turn: true,
+        seed: 11,
+        ..Setup::default()
+    });
+    assert!(duo.run_until_connected(Duration::from_secs(5)));
+    for minute in 1..=12 {
+        duo.run_for(Duration::from_secs(60));
+        assert!(
+            duo.exchange_data(&format!("minute {minute}"), Duration::from_secs(2)),
+            "data through the relay after {minute} min"
+        );
+        assert!(duo.is_connected(0) && duo.is_connected(1));
+    }
+}
