@@ -426,6 +426,7 @@ impl IceAgent {
     }
 
     /// The next application datagram relayed over a TURN stream.
+    #[must_use]
     pub fn poll_stream_data(&mut self) -> Option<Vec<u8>> {
         self.stream_data.pop_front()
     }
