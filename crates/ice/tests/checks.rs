@@ -109,14 +109,7 @@ fn peer_check_on_in_progress_pair_cancels_and_sends_a_new_triggered_check() {
     assert_eq!(first.len(), 1);
     let old = first[0].0;
     // The peer's check on the same pair arrives while ours is in progress.
-    let c = check(
-        &w,
-        &Check {
-            controlling: None,
-            controlled: Some(1),
-            ..Check::default()
-        },
-    );
+    let c = check(&w, &Check::from_controlled());
     w.receive(remote(), &c);
     w.advance(Duration::from_secs(3));
     let ids: Vec<TransactionId> = w.requests_to(remote()).iter().map(|r| r.0).collect();
@@ -168,13 +161,17 @@ fn no_local_candidate_announced_after_our_end_of_candidates() {
     let mut w = Wire::new(AgentConfig::default());
     assert!(w.events.contains(&IceEvent::EndOfCandidates));
     w.events.clear();
+    assert!(!announces_a_new_base(&mut w));
+}
+
+/// Adds a socket and says whether a local candidate was announced for it.
+fn announces_a_new_base(w: &mut Wire) -> bool {
     w.agent
         .add_local_socket(w.now, "10.0.0.9:5000".parse().unwrap());
     w.drain();
-    assert!(!w
-        .events
+    w.events
         .iter()
-        .any(|e| matches!(e, IceEvent::LocalCandidate(_))));
+        .any(|e| matches!(e, IceEvent::LocalCandidate(_)))
 }
 
 #[test]
@@ -382,13 +379,7 @@ fn no_candidates_trickled_after_nomination() {
     assert!(!w.events.contains(&IceEvent::EndOfCandidates));
     w.events.clear();
     // A base that appears after the nomination still gathers, but is not announced.
-    w.agent
-        .add_local_socket(w.now, "10.0.0.9:5000".parse().unwrap());
-    w.drain();
-    assert!(!w
-        .events
-        .iter()
-        .any(|e| matches!(e, IceEvent::LocalCandidate(_))));
+    assert!(!announces_a_new_base(&mut w));
 }
 
 #[test]
@@ -411,14 +402,7 @@ fn completed_once_a_pair_is_selected_with_unchecked_pairs_left() {
     // Our first check is out; the peer's check on the same pair arrives within the same Ta, so
     // the new triggered check waits in the queue (§7.3.1.4) while the old one is answered.
     let first = w.requests_to(remote())[0].0;
-    let c = check(
-        &w,
-        &Check {
-            controlling: None,
-            controlled: Some(1),
-            ..Check::default()
-        },
-    );
+    let c = check(&w, &Check::from_controlled());
     w.receive(remote(), &c);
     w.receive(remote(), &success(first, local()));
     for _ in 0..5 {

@@ -162,14 +162,7 @@ fn failed_is_sticky_until_restart() {
     w.advance(Duration::from_secs(31));
     assert_eq!(state(&w), IceConnectionState::Failed);
     // The peer comes back: its checks are answered, ours succeed, but `failed` stays.
-    let c = check(
-        &w,
-        &Check {
-            controlling: None,
-            controlled: Some(1),
-            ..Check::default()
-        },
-    );
+    let c = check(&w, &Check::from_controlled());
     w.receive(remote(), &c);
     for _ in 0..20 {
         w.advance(100 * MS);

@@ -221,6 +221,15 @@ impl Default for Check {
 }
 
 impl Check {
+    /// A plain check from a controlled peer.
+    pub fn from_controlled() -> Self {
+        Self {
+            controlling: None,
+            controlled: Some(1),
+            ..Self::default()
+        }
+    }
+
     /// A check with USE-CANDIDATE, from a controlling peer.
     pub fn nominating() -> Self {
         Self {
