@@ -7,7 +7,7 @@ use core::net::SocketAddr;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use floe_stun::{ClientTransactions, IntegrityKey, TransactionConfig, TransactionId};
+use floe_stun::{ClientTransactions, IntegrityKey, RttEstimator, TransactionConfig, TransactionId};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
@@ -115,6 +115,9 @@ pub(crate) enum Purpose {
         /// The role the request claimed, for a 487 (RFC 8445 §7.2.5.1).
         controlling: bool,
         sent_at: Instant,
+        /// The request's initial RTO: an answer that came later may answer a retransmission,
+        /// so it gives no RTT sample (Karn's algorithm, RFC 6298 §3).
+        rto: Duration,
     },
     /// A consent-freshness request on the path of `generation`.
     Consent {
@@ -123,7 +126,7 @@ pub(crate) enum Purpose {
         sent_at: Instant,
     },
     /// A server-reflexive query.
-    Gather { base: SocketAddr },
+    Gather { base: SocketAddr, sent_at: Instant },
 }
 
 impl Purpose {
@@ -131,7 +134,7 @@ impl Purpose {
         match *self {
             Purpose::Check { base, .. }
             | Purpose::Consent { base, .. }
-            | Purpose::Gather { base } => base,
+            | Purpose::Gather { base, .. } => base,
         }
     }
 }
@@ -170,7 +173,15 @@ pub(crate) struct Outgoing {
 pub struct IceAgent {
     pub(crate) config: AgentConfig,
     pub(crate) rng: StdRng,
+    /// Paces new checks (RFC 8445 §14.2); may be shared with other agents.
     pub(crate) pacer: Pacer,
+    /// Paces server queries on their own, so gathering never holds back a check (a
+    /// departure from RFC 8445 §14.1, see DEVIATIONS.md).
+    pub(crate) gather_pacer: Pacer,
+    /// Round trips of checks answered on their first transmission, towards any peer address.
+    pub(crate) peer_rtt: RttEstimator,
+    /// Round trips of server-reflexive queries, before any check has been answered.
+    pub(crate) server_rtt: RttEstimator,
     pub(crate) controlling: bool,
     pub(crate) tie_breaker: u64,
     /// Our credentials, bases and candidates.
@@ -254,6 +265,7 @@ impl IceAgent {
             &mut config.ta,
             &mut config.gather_timeout,
             &mut config.check_rto,
+            &mut config.min_check_rto,
             &mut config.consent_interval,
             &mut config.disconnect_timeout,
             &mut config.consent_timeout,
@@ -264,6 +276,7 @@ impl IceAgent {
         }
         config.ta = config.ta.max(MIN_TA);
         config.check_rto = config.check_rto.max(MIN_TA);
+        config.min_check_rto = config.min_check_rto.clamp(MIN_TA, config.check_rto);
         config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
         config.keepalive_interval = config.keepalive_interval.max(MIN_KEEPALIVE_INTERVAL);
         let mut rng = StdRng::from_seed(seed);
@@ -281,7 +294,10 @@ impl IceAgent {
             controlling: config.controlling && !config.lite,
             tie_breaker: rng.next_u64(),
             rng,
+            gather_pacer: Pacer::new(config.ta),
             pacer,
+            peer_rtt: RttEstimator::new(),
+            server_rtt: RttEstimator::new(),
             local: LocalSide::new(local),
             remote: RemoteSide::default(),
             checklist: CheckList::default(),

@@ -2,7 +2,7 @@
 //! responses.
 
 use core::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
     ErrorCode, IceControlled, IceControlling, List, MappedAddress, Priority, UnknownAttributes,
@@ -70,16 +70,18 @@ impl IceAgent {
         let Some(len) = self.encode_check(&mut buf, tid, base, use_candidate) else {
             return false;
         };
+        let rto = self.check_rto();
         let purpose = Purpose::Check {
             pair: pair_id,
             base,
             use_candidate,
             controlling: self.controlling,
             sent_at: now,
+            rto,
         };
         if self
             .transactions
-            .start(now, destination, &buf[..len], false, purpose)
+            .start_with_rto(now, destination, &buf[..len], rto, purpose)
             .is_err()
         {
             return false;
@@ -228,15 +230,19 @@ impl IceAgent {
         let Some(mut purpose) = self.transactions.cancel(tid) else {
             return;
         };
+        let rto = self.check_rto();
         if let Purpose::Check {
-            controlling: role, ..
+            controlling: role,
+            rto: initial,
+            ..
         } = &mut purpose
         {
             *role = controlling;
+            *initial = rto;
         }
         if self
             .transactions
-            .start(now, destination, &buf[..len], false, purpose)
+            .start_with_rto(now, destination, &buf[..len], rto, purpose)
             .is_err()
         {
             self.fail_pair(pair_id);
@@ -640,6 +646,7 @@ impl IceAgent {
                 use_candidate,
                 controlling,
                 sent_at,
+                rto,
             } => {
                 let check = SentCheck {
                     transaction: tid,
@@ -647,6 +654,7 @@ impl IceAgent {
                     use_candidate,
                     controlling,
                     sent_at,
+                    rto,
                 };
                 self.on_check_outcome(now, check, local == base, &event.outcome, msg)
             }
@@ -661,7 +669,9 @@ impl IceAgent {
                     self.on_consent_outcome(now, generation, path, sent_at, &event.outcome);
                 }
             }
-            Purpose::Gather { base } => self.on_gather_outcome(now, base, &event, Some(msg)),
+            Purpose::Gather { base, sent_at } => {
+                self.on_gather_outcome(now, base, sent_at, &event, Some(msg));
+            }
         }
         Verdict::Stun
     }
@@ -744,7 +754,6 @@ impl IceAgent {
                 );
             }
         }
-        let rto = self.config.check_rto;
         let controlling = self.controlling;
         let Some(pair) = self.checklist.get_mut(pair_id) else {
             return;
@@ -753,7 +762,7 @@ impl IceAgent {
         // once, as the response may answer any copy. The first retransmission goes out one RTO
         // after the request; `retransmit_check` moves `check_sent_at` when it resends early.
         let rtt = now.saturating_duration_since(check.sent_at);
-        let sent_once = rtt < rto && pair.check_sent_at == Some(check.sent_at);
+        let sent_once = rtt < check.rto && pair.check_sent_at == Some(check.sent_at);
         pair.state = PairState::Succeeded;
         pair.valid = true;
         if pair.transaction == Some(check.transaction) {
@@ -763,6 +772,7 @@ impl IceAgent {
         pair.stats.responses_received += 1;
         if sent_once {
             pair.stats.record_rtt(rtt);
+            self.peer_rtt.sample(rtt);
         }
         let nominate = (check.use_candidate && controlling) || pair.nominate_on_success;
         if nominate {
@@ -817,4 +827,5 @@ pub(crate) struct SentCheck {
     pub(crate) use_candidate: bool,
     pub(crate) controlling: bool,
     pub(crate) sent_at: Instant,
+    pub(crate) rto: Duration,
 }

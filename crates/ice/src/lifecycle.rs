@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use floe_stun::RttEstimator;
+
 use crate::agent::{
     random_ice_string, Credentials, Generation, IceAgent, PreviousGeneration, Purpose,
 };
@@ -60,6 +62,9 @@ impl IceAgent {
         self.lost_selection = false;
         self.pac_deadline = None;
         self.first_valid_at = None;
+        // A restart often follows a network change: measure the new paths afresh.
+        self.peer_rtt = RttEstimator::new();
+        self.server_rtt = RttEstimator::new();
         self.end_of_candidates_sent = false;
         self.start_gathering(now);
     }

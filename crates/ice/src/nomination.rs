@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::agent::{Generation, IceAgent, Purpose};
+use crate::candidate::{Candidate, CandidateKind};
 use crate::consent::ConsentFreshness;
-use crate::pair::{PairId, PairState};
+use crate::pair::{CandidatePair, PairId, PairState};
 use crate::state::IceEvent;
 
 impl IceAgent {
@@ -31,9 +32,11 @@ impl IceAgent {
 
     /// The best valid pair, and until when the controlling agent waits for a better pair that
     /// could still succeed before nominating it. Adaptive, with no fixed per-type waits: a better
-    /// pair whose check is in flight gets two RTTs of the valid pair from its send time; better
-    /// pairs not yet sent get two RTTs plus one Ta each from the first success; never more than
-    /// 2 s in all.
+    /// pair whose check is in flight gets two RTTs of the valid pair from its send time, and
+    /// one check RTO more when it is direct and the valid pair is relayed: a first check
+    /// dropped by the peer's NAT before the peer's own check opened it is then retransmitted
+    /// (or answered by the peer's triggered check) before the relay wins. Better pairs not yet
+    /// sent get two RTTs plus one Ta each from the first success. Never more than 2 s in all.
     pub(crate) fn nomination_plan(&self) -> Option<(PairId, Instant)> {
         if !self.controlling
             || self.config.lite
@@ -48,13 +51,24 @@ impl IceAgent {
             .position(|p| p.valid && p.state == PairState::Succeeded)?;
         let first = self.first_valid_at?;
         let rtt = pairs[best].stats.smoothed_rtt.unwrap_or(self.config.ta);
+        // A direct path is worth a retransmission's wait over a relay.
+        let relay_penalty = if self.is_relayed(&pairs[best]) {
+            self.check_rto()
+        } else {
+            Duration::ZERO
+        };
         let mut until = first;
         let mut unsent = 0u32;
         for p in &pairs[..best] {
             match p.state {
                 PairState::InProgress => {
                     let sent = p.check_sent_at.unwrap_or(first);
-                    until = until.max(sent + rtt * 2);
+                    let fair = if self.is_relayed(p) {
+                        Duration::ZERO
+                    } else {
+                        relay_penalty
+                    };
+                    until = until.max(sent + fair + rtt * 2);
                 }
                 PairState::Waiting | PairState::Frozen => unsent = unsent.saturating_add(1),
                 PairState::Succeeded | PairState::Failed => {}
@@ -64,6 +78,13 @@ impl IceAgent {
             until = until.max(first + rtt * 2 + self.config.ta * unsent.min(100));
         }
         Some((pairs[best].id, until.min(first + Duration::from_secs(2))))
+    }
+
+    /// True when data on the pair would go through a TURN server (either end relayed).
+    fn is_relayed(&self, pair: &CandidatePair) -> bool {
+        let relayed = |c: Option<&Candidate>| c.is_some_and(|c| c.kind == CandidateKind::Relayed);
+        relayed(self.local.candidates.get(pair.local))
+            || relayed(self.remote.candidates.get(pair.remote))
     }
 
     /// When [`Self::maybe_nominate`] next has something to decide.

@@ -25,6 +25,7 @@ mod error;
 mod header;
 mod integrity;
 mod message;
+pub mod rtt;
 pub mod server;
 pub mod transaction;
 mod writer;
@@ -39,6 +40,7 @@ pub use error::{AttributeError, AttributeErrorKind, DecodeError, EncodeError, In
 pub use header::{Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 pub use integrity::{IntegrityKey, IntegrityKeySha256, FINGERPRINT_XOR};
 pub use message::{is_stun, Attributes, Message};
+pub use rtt::RttEstimator;
 pub use server::{BindingServer, BindingServerConfig, Reply, ServerConfigError};
 pub use transaction::{
     ClientTransactions, TransactionConfig, TransactionError, TransactionEvent, TransactionOutcome,

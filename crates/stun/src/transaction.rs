@@ -206,6 +206,32 @@ impl<T> ClientTransactions<T> {
         reliable: bool,
         user: T,
     ) -> Result<TransactionId, TransactionError> {
+        let rto = (!reliable).then_some(self.config.initial_rto);
+        self.start_inner(now, destination, request, rto, user)
+    }
+
+    /// Like [`Self::start`] over an unreliable transport, with an initial RTO of its own for
+    /// this request: for a caller that estimates round-trip times per destination
+    /// (RFC 8489 §6.2.1, with [`crate::RttEstimator`]).
+    pub fn start_with_rto(
+        &mut self,
+        now: Instant,
+        destination: SocketAddr,
+        request: &[u8],
+        rto: Duration,
+        user: T,
+    ) -> Result<TransactionId, TransactionError> {
+        self.start_inner(now, destination, request, Some(rto), user)
+    }
+
+    fn start_inner(
+        &mut self,
+        now: Instant,
+        destination: SocketAddr,
+        request: &[u8],
+        rto: Option<Duration>,
+        user: T,
+    ) -> Result<TransactionId, TransactionError> {
         let msg = Message::decode(request).map_err(|_| TransactionError::NotARequest)?;
         if msg.class() != Class::Request {
             return Err(TransactionError::NotARequest);
@@ -217,11 +243,9 @@ impl<T> ClientTransactions<T> {
         if self.transactions.len() >= self.config.max_outstanding {
             return Err(TransactionError::Full);
         }
-        let (rto, deadline) = if reliable {
-            (None, after(now, self.config.reliable_timeout))
-        } else {
-            let rto = self.config.initial_rto;
-            (Some(rto), after(now, wait_after(&self.config, rto, 1)))
+        let deadline = match rto {
+            None => after(now, self.config.reliable_timeout),
+            Some(rto) => after(now, wait_after(&self.config, rto, 1)),
         };
         self.transactions.insert(
             id,
@@ -510,6 +534,23 @@ mod tests {
         let (sends, timed_out) = run(&mut t, start);
         assert_eq!(sends, [0, 100, 300]);
         assert_eq!(timed_out, Some(500));
+    }
+
+    #[test]
+    fn a_request_can_carry_its_own_rto() {
+        let start = Instant::now();
+        let mut t = ClientTransactions::new(TransactionConfig {
+            max_transmissions: 3,
+            last_wait_multiplier: 2,
+            ..TransactionConfig::default()
+        });
+        t.start_with_rto(start, server(), &request(1), Duration::from_millis(40), 7)
+            .unwrap();
+        let (sends, timed_out) = run(&mut t, start);
+        assert_eq!(sends, [0, 40, 120]);
+        assert_eq!(timed_out, Some(200));
+        // Others keep the configured RTO.
+        assert_eq!(t.config().initial_rto, Duration::from_millis(500));
     }
 
     #[test]
