@@ -32,11 +32,12 @@ impl IceAgent {
 
     /// The best valid pair, and until when the controlling agent waits for a better pair that
     /// could still succeed before nominating it. Adaptive, with no fixed per-type waits: a better
-    /// pair whose check is in flight gets two RTTs of the valid pair from its send time, and
-    /// one check RTO more when it is direct and the valid pair is relayed: a first check
-    /// dropped by the peer's NAT before the peer's own check opened it is then retransmitted
-    /// (or answered by the peer's triggered check) before the relay wins. Better pairs not yet
-    /// sent get two RTTs plus one Ta each from the first success. Never more than 2 s in all.
+    /// pair whose check is in flight gets two RTTs of the valid pair from its send time; when
+    /// it is direct and the valid pair is relayed, also one check RTO plus two RTTs from the
+    /// first success: a first check dropped by the peer's NAT before the peer's own check
+    /// opened it is then retransmitted, or the peer's check arrives and triggers ours, before
+    /// the relay wins. Better pairs not yet sent get two RTTs plus one Ta each from the first
+    /// success. Never more than 2 s in all.
     pub(crate) fn nomination_plan(&self) -> Option<(PairId, Instant)> {
         if !self.controlling
             || self.config.lite
@@ -63,12 +64,10 @@ impl IceAgent {
             match p.state {
                 PairState::InProgress => {
                     let sent = p.check_sent_at.unwrap_or(first);
-                    let fair = if self.is_relayed(p) {
-                        Duration::ZERO
-                    } else {
-                        relay_penalty
-                    };
-                    until = until.max(sent + fair + rtt * 2);
+                    until = until.max(sent + rtt * 2);
+                    if !relay_penalty.is_zero() && !self.is_relayed(p) {
+                        until = until.max(first + relay_penalty + rtt * 2);
+                    }
                 }
                 PairState::Waiting | PairState::Frozen => unsent = unsent.saturating_add(1),
                 PairState::Succeeded | PairState::Failed => {}

@@ -193,6 +193,8 @@ pub struct Setup {
     /// Extra delay of each side's credentials (side i's credentials reach the other side
     /// `signal_delay + credentials_delay[i]` after the start).
     pub credentials_delay: [Duration; 2],
+    /// Extra delay of everything each side signals (credentials and candidates).
+    pub sender_delay: [Duration; 2],
     /// Trickle local candidates to the other side automatically.
     pub trickle: bool,
     /// Forward end-of-candidates automatically.
@@ -218,6 +220,7 @@ impl Default for Setup {
             turn: false,
             signal_delay: Duration::ZERO,
             credentials_delay: [Duration::ZERO; 2],
+            sender_delay: [Duration::ZERO; 2],
             trickle: true,
             forward_end_of_candidates: true,
             remote_lite: [false, false],
@@ -237,6 +240,8 @@ pub struct Duo {
     pub turn: Option<HostId>,
     /// One-way delay of the signalling channel.
     pub signal_delay: Duration,
+    /// Extra delay of everything each side signals.
+    pub sender_delay: [Duration; 2],
     /// Trickle local candidates automatically.
     pub trickle: bool,
     /// Forward end-of-candidates automatically.
@@ -289,6 +294,7 @@ impl Duo {
             stun,
             turn,
             signal_delay: setup.signal_delay,
+            sender_delay: setup.sender_delay,
             trickle: setup.trickle,
             forward_end_of_candidates: setup.forward_end_of_candidates,
             queue: BTreeMap::new(),
@@ -307,7 +313,10 @@ impl Duo {
         }
         for side in 0..2 {
             let c = duo.agent(side).local_credentials().clone();
-            let at = duo.sim.elapsed() + setup.signal_delay + setup.credentials_delay[side];
+            let at = duo.sim.elapsed()
+                + setup.signal_delay
+                + setup.sender_delay[side]
+                + setup.credentials_delay[side];
             duo.signal_at(
                 at,
                 1 - side,
@@ -356,6 +365,13 @@ impl Duo {
         self.signal_at(at, to, signal);
     }
 
+    /// Queues a signal from `side` to the other, delivered after the signalling delay and the
+    /// sender's extra delay.
+    fn signal_from(&mut self, side: usize, signal: Signal) {
+        let at = self.sim.elapsed() + self.signal_delay + self.sender_delay[side];
+        self.signal_at(at, 1 - side, signal);
+    }
+
     /// Queues a signal to `to`, delivered at `at` (time since the start).
     pub fn signal_at(&mut self, at: Duration, to: usize, signal: Signal) {
         self.seq += 1;
@@ -369,10 +385,10 @@ impl Duo {
             for e in events {
                 match e {
                     IceEvent::LocalCandidate(c) if self.trickle => {
-                        self.signal(1 - side, Signal::Candidate(c))
+                        self.signal_from(side, Signal::Candidate(c))
                     }
                     IceEvent::EndOfCandidates if self.forward_end_of_candidates => {
-                        self.signal(1 - side, Signal::EndOfCandidates)
+                        self.signal_from(side, Signal::EndOfCandidates)
                     }
                     _ => {}
                 }
