@@ -57,13 +57,13 @@ impl IceAgent {
 
     /// Caps the backoff of checks on pairs the peer has already checked towards us.
     ///
-    /// A check follows the STUN schedule (RFC 8489 §6.2.1: 0.5, 1, 2, 4, 8, 16 s gaps), which
-    /// under heavy loss leaves 7 tries in 39.5 s. The controlled peer goes quiet as soon as its
+    /// A check follows the STUN schedule (RFC 8489 §6.2.1: gaps of 1, 2, 4, … 32 RTOs), which
+    /// under heavy loss leaves 7 tries in 79 RTOs. The controlled peer goes quiet as soon as its
     /// own check on the pair succeeds, so no further request of its triggers the immediate
     /// retransmit of RFC 8445 §7.3.1.4 ([`Self::retransmit_check`]), and the controlling agent
-    /// may sit out a 16 s RTO on a path the peer has proved works. For such pairs (the peer's
+    /// may sit out a 32-RTO gap on a path the peer has proved works. For such pairs (the peer's
     /// request arrived), a retransmission that comes due 4 RTOs or more after the check was
-    /// (re)started restarts the schedule instead, so the gaps cycle through 0.5, 1, 2 s. Only
+    /// (re)started restarts the schedule instead, so the gaps cycle through 1, 2, 4 RTOs. Only
     /// until the PAC timer (RFC 8863 §4) expires, so a path that only works inwards still ends
     /// with the normal timeout.
     fn restart_backed_off_checks(&mut self, now: Instant) {
