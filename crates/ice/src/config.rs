@@ -53,8 +53,8 @@ pub struct AgentConfig {
     pub turn_servers: Vec<TurnServerConfig>,
     /// Which candidates to gather.
     pub transport_policy: TransportPolicy,
-    /// Ta, the pacing interval between checks and gathering transactions (RFC 8445 §14.2;
-    /// default 50 ms).
+    /// Ta, the pacing interval between new checks, and between server queries (RFC 8445
+    /// §14.2 recommends 50 ms; floe's default is 25 ms, see DEVIATIONS.md; floor 5 ms).
     pub ta: Duration,
     /// A server that has not answered by then no longer holds gathering back (default 3 s).
     pub gather_timeout: Duration,
@@ -96,7 +96,7 @@ impl Default for AgentConfig {
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
             transport_policy: TransportPolicy::All,
-            ta: Duration::from_millis(50),
+            ta: Duration::from_millis(25),
             gather_timeout: Duration::from_secs(3),
             check_rto: Duration::from_millis(500),
             min_check_rto: Duration::from_millis(100),

@@ -93,19 +93,15 @@ fn server_queries_and_new_checks_are_each_paced_one_per_ta() {
     let first_checks = request_ids(&w, remote()).len() + request_ids(&w, r2).len();
     assert_eq!(first_query, (1, 0));
     assert_eq!(first_checks, 1);
-    w.advance(49 * MS);
+    let ta = AgentConfig::default().ta;
+    w.advance(ta - MS);
     assert_eq!(request_ids(&w, second).len(), 0);
-    assert_eq!(
-        request_ids(&w, remote()).len() + request_ids(&w, r2).len(),
-        1
-    );
+    let checks = |w: &Wire| request_ids(w, remote()).len() + request_ids(w, r2).len();
+    assert_eq!(checks(&w), 1);
     w.advance(MS);
-    assert_eq!(w.now - started, 50 * MS);
+    assert_eq!(w.now - started, ta);
     assert_eq!(request_ids(&w, second).len(), 1);
-    assert_eq!(
-        request_ids(&w, remote()).len() + request_ids(&w, r2).len(),
-        2
-    );
+    assert_eq!(checks(&w), 2);
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub const PORT: u16 = 5000;
 /// One millisecond.
 pub const MS: Duration = Duration::from_millis(1);
 /// Ta, the default pacing interval.
-pub const TA: Duration = Duration::from_millis(50);
+pub const TA: Duration = Duration::from_millis(25);
 
 /// Application data an agent received: (simulated time, local, remote, payload).
 pub type AppData = (Duration, SocketAddr, SocketAddr, Vec<u8>);
