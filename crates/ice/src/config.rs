@@ -62,9 +62,9 @@ pub struct AgentConfig {
     /// most a measured one may reach (RFC 8445 §14.3 recommends 500 ms; default 500 ms).
     pub check_rto: Duration,
     /// The least initial RTO of a check once round trips have been measured: the RTO is
-    /// derived from them (RFC 6298) and clamped to `min_check_rto..=check_rto`; default 100 ms.
-    /// With it a pair carries at most 1000 ms / `min_check_rto` + 1 packets in its first
-    /// second. See DEVIATIONS.md.
+    /// derived from them (RFC 6298) and clamped to `min_check_rto..=check_rto`; default 50 ms
+    /// (two Ta). A check's retransmissions then come 50, 100, 200 … ms apart. See
+    /// DEVIATIONS.md.
     pub min_check_rto: Duration,
     /// Checks are retransmitted up to this many times in all (RFC 8489 Rc, default 7).
     pub check_transmissions: u32,
@@ -99,7 +99,7 @@ impl Default for AgentConfig {
             ta: Duration::from_millis(25),
             gather_timeout: Duration::from_secs(3),
             check_rto: Duration::from_millis(500),
-            min_check_rto: Duration::from_millis(100),
+            min_check_rto: Duration::from_millis(50),
             check_transmissions: 7,
             max_pairs: 100,
             max_remote_candidates: 100,
