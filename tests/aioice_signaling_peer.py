@@ -2,6 +2,12 @@
 
 Usage: aioice_signaling_peer.py offer|answer ws://HOST:PORT/ROOM [LIMIT_SECONDS]
        [--turn HOST:PORT --turn-user USER --turn-password PASSWORD]  (relay-only through TURN/UDP)
+       [--turn-policy relay|all]   all: host and server-reflexive candidates too (default relay)
+       [--stun HOST:PORT]          server-reflexive candidates from this STUN server
+       [--host-addresses auto|IP,...]  host candidates: 127.0.0.1 (default), or every interface
+                                   address but 127.0.0.1 (auto, aioice's own choice), or these
+       [--hello TEXT]              what to send once connected (default "hello from aioice"; two
+                                   aioice peers need different ones)
 
 It speaks the JSON of the browser sample code (`{"offer": {...}}`, `{"answer": {...}}`,
 `{"iceCandidate": {...}}`, an empty candidate meaning end-of-candidates, floe's `{"bye": true}`).
@@ -9,9 +15,12 @@ aioice has no SDP, so the description is built here from its credentials and can
 channel m-line with a placeholder fingerprint (there is no DTLS). The offerer is controlling; it
 resends its offer and end-of-candidates every second until answered, as `floe call` does.
 
-Once connected it sends "hello from aioice", echoes every other datagram, and when its hello came
-back and it received one datagram of the peer's own, it says bye and exits 0. Stdout gets one line
-per step ("connected", "got TEXT", "done"); errors go to stderr with exit status 1.
+Once connected it sends its hello ("hello from aioice"), echoes every other datagram, and when
+its hello came back and it received one datagram of the peer's own, it says bye and exits 0.
+Stdout gets one line per step ("joined", "checking", "connected", "got TEXT", "done"), and after
+"connected" one "selected LOCAL_TYPE/REMOTE_TYPE LOCAL_ADDR -> REMOTE_ADDR N ms" line: the
+nominated pair and the time from the start of the checks to connected. Errors go to stderr with
+exit status 1.
 
 Only the standard library besides aioice: the WebSocket client (RFC 6455) is the minimum here.
 """
@@ -27,9 +36,6 @@ import sys
 import urllib.parse
 
 import aioice
-
-# aioice skips loopback when it lists interfaces; the tests run on loopback only.
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 HELLO = "hello from aioice"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -165,9 +171,10 @@ def parse_sdp(sdp):
     return ufrag, pwd, cands, end
 
 
-async def run(offerer, url, turn):
+async def run(offerer, url, options, hello=HELLO):
     ws = await WebSocket.connect(url)
-    conn = aioice.Connection(ice_controlling=offerer, components=1, **turn)
+    say("joined")
+    conn = aioice.Connection(ice_controlling=offerer, components=1, **options)
     await conn.gather_candidates()
     sdp = make_sdp(conn, offerer)
     eoc = {"iceCandidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}}
@@ -234,14 +241,23 @@ async def run(offerer, url, turn):
         await described.wait()
         if pending_end:
             await add(None)
+        say("checking")
+        started = loop_time()
         await conn.connect()
         say("connected")
-        await conn.send(HELLO.encode())
+        pair = conn._nominated.get(1)  # aioice has no public accessor for the selected pair
+        if pair is not None:
+            say(
+                f"selected {pair.local_candidate.type}/{pair.remote_candidate.type} "
+                f"{pair.local_addr[0]}:{pair.local_addr[1]} -> "
+                f"{pair.remote_addr[0]}:{pair.remote_addr[1]} {(loop_time() - started) * 1e3:.1f} ms"
+            )
+        await conn.send(hello.encode())
         got_echo = got_own = False
         while not (got_echo and got_own):
             data = (await conn.recv()).decode(errors="replace")
             say("got " + data)
-            if data == HELLO:
+            if data == hello:
                 got_echo = True
             else:
                 got_own = True
@@ -257,6 +273,15 @@ async def run(offerer, url, turn):
         await conn.close()
 
 
+def loop_time():
+    return asyncio.get_running_loop().time()
+
+
+def host_port(value):
+    host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("role", choices=["offer", "answer"])
@@ -265,18 +290,31 @@ def main():
     p.add_argument("--turn")
     p.add_argument("--turn-user")
     p.add_argument("--turn-password")
+    p.add_argument("--turn-policy", choices=["relay", "all"], default="relay")
+    p.add_argument("--stun")
+    p.add_argument("--host-addresses", default="127.0.0.1")
+    p.add_argument("--hello", default=HELLO)
     a = p.parse_args()
-    turn = {}
+    if a.host_addresses != "auto":
+        # aioice skips loopback when it lists interfaces; the tests run on loopback only.
+        addresses = a.host_addresses.split(",")
+        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: addresses
+    options = {}
     if a.turn:
-        host, _, port = a.turn.rpartition(":")
-        turn = {
-            "turn_server": (host, int(port)),
+        options = {
+            "turn_server": host_port(a.turn),
             "turn_username": a.turn_user,
             "turn_password": a.turn_password,
-            "transport_policy": aioice.TransportPolicy.RELAY,
+            "transport_policy": (
+                aioice.TransportPolicy.RELAY
+                if a.turn_policy == "relay"
+                else aioice.TransportPolicy.ALL
+            ),
         }
+    if a.stun:
+        options["stun_server"] = host_port(a.stun)
     try:
-        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, turn), a.limit))
+        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, options, a.hello), a.limit))
     except asyncio.TimeoutError:
         sys.stderr.write(f"aioice peer: timed out after {a.limit} s\n")
         sys.exit(1)
