@@ -182,3 +182,37 @@ fn server_answer(tid: TransactionId, mapped: SocketAddr) -> Vec<u8> {
     buf.truncate(len);
     buf
 }
+
+/// The bound DEVIATIONS.md states: a pair carries at most 1000 ms / Ta + 1000 ms /
+/// `min_check_rto` requests in any second, even when the peer checks it every millisecond and
+/// never answers (each of its checks cancels ours and queues a triggered one, RFC 8445
+/// §7.3.1.4, but triggered checks take the pacer's slots).
+#[test]
+fn a_peer_checking_every_millisecond_gets_at_most_one_check_per_ta_back() {
+    let config = AgentConfig::default();
+    let bound = (1000 / config.ta.as_millis() + 1000 / config.min_check_rto.as_millis()) as usize;
+    let mut w = Wire::new(config.clone());
+    // An answered check on another pair gives the agent a round trip: its RTO is at the floor.
+    let other: SocketAddr = "10.0.0.3:6000".parse().unwrap();
+    w.add_remote(other, 0x7e00_00fe);
+    assert_eq!(w.answer_requests_to(other), 1);
+    w.advance(100 * MS);
+    w.add_remote(remote(), 0x7e00_00ff);
+    for i in 0..2_000u32 {
+        let mut c = Check::default();
+        c.tid[..4].copy_from_slice(&i.to_be_bytes());
+        let bytes = check(&w, &c);
+        w.receive(remote(), &bytes);
+        w.advance(MS);
+    }
+    let requests = request_ids(&w, remote()).len();
+    println!("{requests} requests in 2 s against a bound of {bound} per second");
+    assert!(requests >= 2, "the peer's checks triggered nothing");
+    assert!(requests <= 2 * bound, "{requests} requests in 2 s");
+    // And no more than one new check per Ta: the distinct transactions.
+    let mut ids = request_ids(&w, remote());
+    ids.sort();
+    ids.dedup();
+    let per_ta = (2000 / config.ta.as_millis()) as usize + 1;
+    assert!(ids.len() <= per_ta, "{} checks in 2 s", ids.len());
+}
