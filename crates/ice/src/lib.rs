@@ -14,6 +14,15 @@
 //! selection), consent (RFC 7675 and keepalives), gathering, relays (TURN), restart and close,
 //! the W3C states, and scheduling with one timer table that `poll_timeout` reads.
 //!
+//! ## What goes on the wire, and how often
+//!
+//! One new check per Ta (25 ms by default, [`AgentConfig::ta`]), triggered checks first; one
+//! STUN server query per Ta on a pacer of its own, so gathering never holds a check back. A
+//! check's retransmissions start after an RTO derived from measured round trips (50–500 ms)
+//! and double from there. Whatever the peer does, a candidate pair carries at most
+//! 1000 ms / Ta + 1000 ms / [`AgentConfig::min_check_rto`] requests in any second (60 with
+//! the defaults); one that nobody answers costs 7 datagrams over ~4 s.
+//!
 //! Where the agent departs from the RFCs on purpose is in `DEVIATIONS.md`; `conformance/` has
 //! one table per RFC naming the test behind each requirement.
 #![deny(missing_docs)]
