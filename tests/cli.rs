@@ -77,16 +77,9 @@ fn demo_connects_and_exits_zero() {
     ] {
         assert!(stdout.contains(event), "{event} missing:\n{stdout}");
     }
-    // The embedded TURN server gives the caller a relayed candidate (its allocation is done
-    // before the answer can come back); the host pair still wins. The callee's allocation
-    // races the host pair, and a relayed candidate that comes after selection is not signalled
-    // (RFC 8838 §13), so it may or may not show.
-    assert!(
-        stdout.lines().any(|l| l.contains("caller")
-            && l.contains("icecandidate")
-            && l.contains(" typ relay ")),
-        "no relay candidate from the caller:\n{stdout}"
-    );
+    // The host pair wins. The peers ask the embedded TURN server for relayed candidates too,
+    // but the allocations race a 2 ms host connection, and a relayed candidate that comes after
+    // selection is not signalled (RFC 8838 §13): whether one shows is timing.
     assert!(stdout.contains("selected pair (caller): host "), "{stdout}");
 }
 
@@ -122,14 +115,6 @@ fn demo_json_is_one_object_per_line() {
             "{peer}: null candidate last:\n{stdout}"
         );
         assert!(!gathered.is_empty(), "{peer}: no candidates");
-        assert!(
-            peer == "callee"
-                || gathered.iter().any(|c| c["candidate"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains(" typ relay ")),
-            "{peer}: no relay candidate from the embedded TURN server:\n{stdout}"
-        );
         for c in gathered {
             let line = c["candidate"].as_str().expect("candidate string");
             assert!(line.parse::<floe::sdp::Candidate>().is_ok(), "{line}");

@@ -1,7 +1,8 @@
 //! `floe demo`: embedded STUN and TURN servers, the signaling server and two peers in one
 //! process, signaling through the WebSocket relay exactly as two browsers running the sample code
-//! would. Both peers ask the TURN server for relayed candidates too; the host pair wins, usually
-//! before the callee's relayed candidate is ready (it is then not signalled: RFC 8838 §13).
+//! would. Both peers ask the TURN server for relayed candidates too; the host pair wins, often
+//! before a relayed candidate is ready (one that comes after selection is not signalled:
+//! RFC 8838 §13).
 
 use std::net::SocketAddr;
 use std::time::Duration;
