@@ -114,35 +114,40 @@ fn check_rto_is_500ms_before_any_round_trip_is_measured() {
     assert_eq!(times, vec![Duration::ZERO, 500 * MS, 1500 * MS]);
 }
 
-/// RFC 6298 §2.2 on the first sample: RTO = 3 × RTT, here 3 × 60 ms.
-#[test]
-fn check_rto_follows_the_measured_round_trip() {
+/// The gaps between the first three transmissions of a check on a new pair, after the check
+/// on another pair was answered `rtt` after it was sent (the agent's one round-trip sample).
+fn retransmission_gaps_after_one_answer_in(rtt: Duration) -> [Duration; 2] {
     let mut w = Wire::new(AgentConfig::default());
     let clock = Clock { start: w.now };
     let r2: SocketAddr = "10.0.0.3:6000".parse().unwrap();
     w.add_remote(remote(), 0x7e00_00ff);
-    w.advance(60 * MS);
+    w.advance(rtt);
     assert_eq!(w.answer_requests_to(remote()), 1);
+    // A free pacer slot, so the new pair's check leaves at once.
+    w.advance(AgentConfig::default().ta);
     w.add_remote(r2, 0x7e00_00fe);
     let tid = request_ids(&w, r2)[0];
     let times = transmissions(&mut w, &clock, r2, tid, 3);
-    let gaps = [times[1] - times[0], times[2] - times[1]];
-    assert_eq!(gaps, [180 * MS, 360 * MS]);
+    [times[1] - times[0], times[2] - times[1]]
+}
+
+/// RFC 6298 §2.2 on the first sample: RTO = 3 × RTT, here 3 × 60 ms.
+#[test]
+fn check_rto_follows_the_measured_round_trip() {
+    assert_eq!(
+        retransmission_gaps_after_one_answer_in(60 * MS),
+        [180 * MS, 360 * MS]
+    );
 }
 
 /// A fast path gives a fast retransmission, but never before `min_check_rto` (50 ms).
 #[test]
 fn check_rto_never_goes_below_min_check_rto() {
-    let mut w = Wire::new(AgentConfig::default());
-    let clock = Clock { start: w.now };
-    let r2: SocketAddr = "10.0.0.3:6000".parse().unwrap();
-    w.add_remote(remote(), 0x7e00_00ff);
-    assert_eq!(w.answer_requests_to(remote()), 1);
-    w.advance(50 * MS);
-    w.add_remote(r2, 0x7e00_00fe);
-    let tid = request_ids(&w, r2)[0];
-    let times = transmissions(&mut w, &clock, r2, tid, 2);
-    assert_eq!(times[1] - times[0], AgentConfig::default().min_check_rto);
+    let floor = AgentConfig::default().min_check_rto;
+    assert_eq!(
+        retransmission_gaps_after_one_answer_in(Duration::ZERO),
+        [floor, floor * 2]
+    );
 }
 
 /// Before a check is answered, the round trip to the STUN server stands in: the peer's
