@@ -89,6 +89,10 @@ enum Command {
         /// At most this many allocations at once.
         #[arg(long, default_value_t = floe::turn_server::DEFAULT_MAX_ALLOCATIONS)]
         max_allocations: usize,
+        /// Relay to peers in this range although it is internal (loopback, private,
+        /// link-local, …: refused by default, RFC 8656 §21.4), e.g. 127.0.0.0/8 (repeatable).
+        #[arg(long = "allow-peer", value_name = "CIDR")]
+        allowed_peers: Vec<floe_turn::IpNet>,
     },
 }
 
@@ -253,10 +257,12 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
             users,
             realm,
             max_allocations,
+            allowed_peers,
         } => {
             let config = floe::turn_server::TurnServerConfig {
                 relay_ip,
                 max_allocations,
+                allowed_peers,
                 ..floe::turn_server::TurnServerConfig::new(listen, &realm, users)
             };
             cli::tools::turn_server(config, tl).await

@@ -64,6 +64,9 @@ pub struct TurnServerConfig {
     pub max_allocations: usize,
     /// How long a nonce stays valid before requests using it get 438 Stale Nonce.
     pub nonce_lifetime: Duration,
+    /// Internal peer ranges to relay to all the same; by default loopback, private, link-local
+    /// and similar peers get 403 (RFC 8656 §21.4, `floe_turn::ServerConfig::allowed_peers`).
+    pub allowed_peers: Vec<floe_turn::IpNet>,
 }
 
 impl TurnServerConfig {
@@ -84,6 +87,7 @@ impl TurnServerConfig {
                 .collect(),
             max_allocations: DEFAULT_MAX_ALLOCATIONS,
             nonce_lifetime: Duration::from_secs(600),
+            allowed_peers: Vec::new(),
         }
     }
 }
@@ -129,6 +133,7 @@ impl TurnServer {
         server_config.ipv4_relays = relay_ip.is_ipv4();
         server_config.ipv6_relays = relay_ip.is_ipv6();
         server_config.software = Some(SOFTWARE.to_owned());
+        server_config.allowed_peers = config.allowed_peers;
         Ok(Self {
             server: floe_turn::TurnServer::new(server_config, os_random()),
             sockets: vec![listener],

@@ -218,11 +218,11 @@ async fn with_the_embedded_stun_server() {
 /// candidates, the selected pair relay to relay, and data both ways through the relays.
 #[tokio::test]
 async fn relay_only_through_the_floe_turn_server() {
-    let turn = TurnServer::bind(TurnServerConfig::new(
-        loopback(),
-        "floe.test",
-        [("alice", "secret")],
-    ))
+    let turn = TurnServer::bind(TurnServerConfig {
+        // Both peers are on loopback, refused by default (RFC 8656 §21.4).
+        allowed_peers: vec!["127.0.0.0/8".parse().unwrap()],
+        ..TurnServerConfig::new(loopback(), "floe.test", [("alice", "secret")])
+    })
     .await
     .unwrap()
     .spawn();

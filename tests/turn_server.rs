@@ -101,6 +101,9 @@ fn turnutils_uclient_through_floe_turn_server() {
         "bob:other:with:colons",
         "--realm",
         "floe.test",
+        // The echo peer is on loopback, which the server refuses unless told (RFC 8656 §21.4).
+        "--allow-peer",
+        "127.0.0.0/8",
     ]);
     assert_eq!(v["realm"], "floe.test");
     let port = listening_port(&v).to_string();
@@ -144,6 +147,47 @@ fn turnutils_uclient_through_floe_turn_server() {
     );
     assert!(!ok, "{stdout}");
     assert!(stdout.contains("Cannot complete Allocation"), "{stdout}");
+}
+
+/// RFC 8656 §21.4: by default the server relays nothing into its own network. coturn's client,
+/// pointed at an echo peer on loopback, gets its permission refused and no data through.
+#[test]
+fn turn_server_refuses_loopback_peers_unless_allowed() {
+    if !uclient_installed() {
+        return;
+    }
+    let (_server, v) = floe_turn_server(&["--listen", "127.0.0.1:0", "--user", "alice:secret"]);
+    let port = listening_port(&v).to_string();
+    let peer_port = free_port(&["127.0.0.1"]);
+    let peer = Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnutils_peer");
+    let _peer = Guard(peer);
+    std::thread::sleep(Duration::from_millis(200));
+    let (ok, stdout) = uclient(
+        &port,
+        &["-u", "alice", "-w", "secret", "-e", "127.0.0.1"],
+        &["-r", &peer_port.to_string(), "-n", "5", "-m", "1"],
+    );
+    // uclient gives up when its channel bind is refused, or reports nothing received.
+    let received = if stdout.contains("tot_recv_msgs=") {
+        uclient_totals(&stdout).1
+    } else {
+        0
+    };
+    assert!(
+        !ok || received == 0,
+        "data went through a loopback peer:\n{stdout}"
+    );
+    assert_eq!(received, 0, "{stdout}");
+    assert!(
+        stdout.contains("403") || stdout.contains("Forbidden") || !ok,
+        "no sign of the refusal:\n{stdout}"
+    );
 }
 
 #[test]

@@ -34,7 +34,12 @@ pub async fn run(json: bool) -> Result<()> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let turn_config = TurnServerConfig::new(loopback, "floe-demo", [("demo", turn_pass.as_str())]);
+    let mut turn_config =
+        TurnServerConfig::new(loopback, "floe-demo", [("demo", turn_pass.as_str())]);
+    // Both peers are on loopback, which a TURN server refuses by default (RFC 8656 §21.4).
+    turn_config.allowed_peers = floe_turn::IpNet::new([127, 0, 0, 0].into(), 8)
+        .into_iter()
+        .collect();
     let turn = TurnServer::bind(turn_config).await?.spawn();
     let signaling = SignalingServer::bind(loopback).await?;
     let url = format!("ws://{}/demo", signaling.local_addr()?);

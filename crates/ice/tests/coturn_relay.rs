@@ -136,7 +136,9 @@ impl Drop for FloeGuard {
 
 /// floe's `TurnServer` behind non-blocking UDP sockets on loopback, in a thread.
 fn floe_server() -> (SocketAddr, FloeGuard) {
-    let config = ServerConfig::new(REALM, "alice", "secret");
+    let mut config = ServerConfig::new(REALM, "alice", "secret");
+    // The agents are on loopback, refused by default (RFC 8656 §21.4).
+    config.allowed_peers = vec!["127.0.0.0/8".parse().unwrap()];
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_addr = udp.local_addr().unwrap();
     udp.set_nonblocking(true).unwrap();

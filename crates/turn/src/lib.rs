@@ -22,6 +22,8 @@ pub mod server;
 
 pub use channel_data::{ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
 pub use client::{ClientConfig, Received, SendError, TurnClient, TurnError, TurnEvent};
+/// CIDR ranges, as [`ServerConfig::allowed_peers`] takes them.
+pub use ipnet::IpNet;
 pub use server::{AllocationId, ServerConfig, ServerEvent, ServerTransmit, TurnServer};
 
 /// How the client reaches the TURN server (RFC 8656 §3.1).

@@ -184,6 +184,8 @@ impl Drop for FloeGuard {
 /// Runs floe's TurnServer behind non-blocking loopback sockets in a thread.
 fn floe(setup: Setup) -> Server {
     let mut config = ServerConfig::new(REALM, "alice", "secret");
+    // The peers are on loopback, which a TURN server refuses unless told (RFC 8656 §21.4).
+    config.allowed_peers = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     if let Some(l) = setup.lifetime {
         config.default_lifetime = Duration::from_secs(l.into());
         config.max_lifetime = Duration::from_secs(l.into());

@@ -601,3 +601,67 @@ fn data_from_strangers_and_other_sources_is_ignored() {
         "unknown channel"
     );
 }
+
+/// RFC 8656 §21.4: a server on the Internet must not relay into its own network. By default
+/// CreatePermission and ChannelBind towards loopback, private, link-local, CGNAT, multicast
+/// or IPv4-in-IPv6 forms of them get 403, and so does a channel to the server's own port.
+#[test]
+fn internal_peers_are_refused_with_403() {
+    let mut net = Net::udp();
+    net.allocate();
+    for peer in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "169.254.0.1",
+        "100.64.0.1",
+        "224.0.0.1",
+    ] {
+        let ip: std::net::IpAddr = peer.parse().unwrap();
+        net.client.create_permission(net.now, ip).unwrap();
+        net.pump();
+        assert!(
+            net.events.contains(&TurnEvent::PermissionFailed {
+                peer: ip,
+                error: TurnError::Forbidden
+            }),
+            "{peer}: {:?}",
+            net.events
+        );
+        assert!(!net.client.has_permission(ip));
+    }
+    // Nothing reached those peers.
+    assert!(net.peer_data.is_empty());
+}
+
+#[test]
+fn allowed_peers_open_internal_ranges() {
+    let mut server = server_config();
+    server.allowed_peers = vec!["10.0.0.0/8".parse().unwrap()];
+    let mut net = Net::new(ClientConfig::new(addr(SERVER), "alice", "secret"), server);
+    net.allocate();
+    let peer = addr("10.9.9.9:7000");
+    net.client.create_permission(net.now, peer.ip()).unwrap();
+    net.pump();
+    assert!(net
+        .events
+        .contains(&TurnEvent::PermissionCreated { peer: peer.ip() }));
+    net.send(peer, b"inside");
+    assert_eq!(net.peer_data.len(), 1);
+    // Even so, never the server's own listening socket: a client could nest allocations
+    // inside it.
+    net.client.bind_channel(net.now, addr(SERVER)).unwrap();
+    net.pump();
+    assert!(
+        net.events.iter().any(|e| matches!(
+            e,
+            TurnEvent::ChannelBindFailed {
+                error: TurnError::Forbidden,
+                ..
+            }
+        )),
+        "{:?}",
+        net.events
+    );
+    assert_eq!(net.peer_data.len(), 1);
+}

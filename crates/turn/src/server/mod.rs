@@ -16,6 +16,7 @@
 //! with 508), TCP relays (RFC 6062), the 5-minute channel cooldown, bandwidth quotas.
 
 mod auth;
+mod peer_policy;
 mod permissions;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -33,6 +34,9 @@ use floe_stun::{
     TransactionId,
 };
 
+use ipnet::IpNet;
+
+use self::peer_policy::PeerPolicy;
 use crate::channel_data;
 use crate::rng::Csprng;
 use crate::Transport;
@@ -67,6 +71,9 @@ pub struct ServerConfig {
     pub max_allocations: usize,
     /// SOFTWARE for responses.
     pub software: Option<String>,
+    /// Peer ranges relayed to although they are internal (loopback, private, link-local, …),
+    /// which the server refuses by default with 403 (RFC 8656 §21.4; see `peer_policy`).
+    pub allowed_peers: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -85,6 +92,7 @@ impl ServerConfig {
             ipv6_relays: true,
             max_allocations: 1024,
             software: None,
+            allowed_peers: Vec::new(),
         }
     }
 }
@@ -160,6 +168,7 @@ struct Allocation {
 pub struct TurnServer {
     config: ServerConfig,
     auth: ServerAuth,
+    peers: PeerPolicy,
     rng: Csprng,
     allocations: BTreeMap<AllocationId, Allocation>,
     by_tuple: HashMap<FiveTuple, AllocationId>,
@@ -182,6 +191,7 @@ impl TurnServer {
             config.password_algorithms,
         );
         Self {
+            peers: PeerPolicy::new(&config.allowed_peers),
             config,
             auth,
             rng: Csprng::new(seed),

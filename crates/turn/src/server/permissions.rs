@@ -4,17 +4,23 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use floe_stun::attribute::types;
-use floe_stun::attributes::{AddressFamily, ChannelNumber, Data, XorPeerAddress};
+use floe_stun::attributes::{AddressFamily, ChannelNumber, Data, ErrorCode, XorPeerAddress};
 use floe_stun::{Attribute, Message, Method};
 
 use super::auth::Verified;
+use super::peer_policy::PeerPolicy;
 use super::{Allocation, AllocationId, FiveTuple, ServerTransmit, TurnServer};
 use crate::channel_data::{is_channel_number, ChannelData};
 use crate::Transport;
 
 impl TurnServer {
-    /// Checks that every XOR-PEER-ADDRESS matches a relayed family: `Err(code)` otherwise.
-    fn peers(msg: &Message<'_>, a: &Allocation) -> Result<Vec<SocketAddr>, u16> {
+    /// Checks that every XOR-PEER-ADDRESS matches a relayed family (`Err(443)` otherwise) and
+    /// is one the server relays to (`Err(403)`, RFC 8656 §21.4).
+    fn peers(
+        msg: &Message<'_>,
+        a: &Allocation,
+        policy: &PeerPolicy,
+    ) -> Result<Vec<SocketAddr>, u16> {
         let tid = msg.transaction_id();
         let mut peers = Vec::new();
         for raw in msg
@@ -32,6 +38,9 @@ impl TurnServer {
             {
                 // RFC 8656 §10.2 / §12.2: 443 Peer Address Family Mismatch.
                 return Err(443);
+            }
+            if !policy.permits_ip(peer.ip()) {
+                return Err(ErrorCode::FORBIDDEN);
             }
             peers.push(peer);
         }
@@ -55,7 +64,7 @@ impl TurnServer {
         let Some(a) = self.allocations.get_mut(&id) else {
             return;
         };
-        match Self::peers(msg, a) {
+        match Self::peers(msg, a, &self.peers) {
             Ok(peers) => {
                 for peer in peers {
                     a.permissions.insert(peer.ip(), now + lifetime);
@@ -95,7 +104,10 @@ impl TurnServer {
             Ok(Some(ChannelNumber(n))) if is_channel_number(n) => n,
             _ => return self.error(now, tuple, m, tid, 400, Some(verified)),
         };
-        let peer = match Self::peers(msg, a) {
+        let peer = match Self::peers(msg, a, &self.peers) {
+            Ok(peers) if peers.len() == 1 && !self.peers.permits(peers[0], tuple.server) => {
+                return self.error(now, tuple, m, tid, ErrorCode::FORBIDDEN, Some(verified));
+            }
             Ok(peers) if peers.len() == 1 => peers[0],
             Ok(_) => return self.error(now, tuple, m, tid, 400, Some(verified)),
             Err(code) => return self.error(now, tuple, m, tid, code, Some(verified)),
@@ -152,7 +164,9 @@ impl TurnServer {
         else {
             return;
         };
-        if !a.permissions.get(&peer.ip()).is_some_and(|&e| e > now) {
+        if !a.permissions.get(&peer.ip()).is_some_and(|&e| e > now)
+            || !self.peers.permits(peer, tuple.server)
+        {
             return;
         }
         let family = AddressFamily::of(&peer.ip());
