@@ -665,3 +665,90 @@ fn allowed_peers_open_internal_ranges() {
     );
     assert_eq!(net.peer_data.len(), 1);
 }
+
+/// An error response the attacker forges for an outstanding request: unsigned, from the
+/// server's address, with the request's transaction id.
+fn forged_error(tid: floe_stun::TransactionId, method: Method, code: u16) -> Vec<u8> {
+    let mut buf = vec![0u8; 256];
+    let mut w = floe_stun::MessageWriter::new(
+        &mut buf,
+        floe_stun::MessageType::new(floe_stun::Class::ErrorResponse, method),
+        tid,
+    )
+    .unwrap();
+    w.add(&floe_stun::attributes::ErrorCode::new(code, "forged"))
+        .unwrap();
+    w.add_fingerprint().unwrap();
+    let len = w.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// The next request the client sends, not delivered: its transaction id.
+fn intercept_request(net: &mut Net) -> (floe_stun::TransactionId, Vec<u8>) {
+    let t = net.client.poll_transmit().expect("a request");
+    let bytes = t.payload.to_vec();
+    (Message::decode(&bytes).unwrap().transaction_id(), bytes)
+}
+
+/// RFC 8489 §9.2.5: once the client holds a key, only 401 and 438 may come unsigned. A forged
+/// unsigned 437 to a Refresh is dropped over UDP (the allocation lives on and the real answer
+/// still counts), and a forged 300 does not redirect the client.
+#[test]
+fn unsigned_errors_other_than_401_and_438_are_dropped_over_udp() {
+    let mut net = Net::udp();
+    net.allocate();
+    net.client
+        .create_permission(net.now, addr(PEER).ip())
+        .unwrap();
+    let (tid, request) = intercept_request(&mut net);
+    for code in [437, 300, 403, 500] {
+        let forged = forged_error(tid, Method::CREATE_PERMISSION, code);
+        let _ = net.client.handle_datagram(net.now, addr(SERVER), &forged);
+    }
+    while let Some(e) = net.client.poll_event() {
+        net.events.push(e);
+    }
+    assert!(
+        !net.events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::PermissionFailed { .. } | TurnEvent::Failed(_))),
+        "{:?}",
+        net.events
+    );
+    // The real server answers: the permission is created, the allocation is intact.
+    net.send_to_server(&request);
+    net.pump();
+    assert!(net.events.contains(&TurnEvent::PermissionCreated {
+        peer: addr(PEER).ip()
+    }));
+    assert!(net.client.is_allocated());
+}
+
+/// Over TCP/TLS a response that fails its integrity check ends the transaction at once, as an
+/// integrity error (RFC 8489 §9.2.5), instead of a 39.5 s wait.
+#[test]
+fn a_response_failing_integrity_over_a_stream_is_an_integrity_error_at_once() {
+    let mut config = client_config();
+    config.transport = Transport::Stream;
+    let mut net = Net::new(config, server_config());
+    net.allocate();
+    net.client
+        .create_permission(net.now, addr(PEER).ip())
+        .unwrap();
+    let (tid, _) = intercept_request(&mut net);
+    let forged = forged_error(tid, Method::CREATE_PERMISSION, 403);
+    net.client.push_stream(&forged);
+    while net.client.poll_stream(net.now).is_some() {}
+    while let Some(e) = net.client.poll_event() {
+        net.events.push(e);
+    }
+    assert!(
+        net.events.contains(&TurnEvent::PermissionFailed {
+            peer: addr(PEER).ip(),
+            error: TurnError::Integrity
+        }),
+        "{:?}",
+        net.events
+    );
+}

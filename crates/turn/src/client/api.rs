@@ -107,6 +107,10 @@ pub enum TurnError {
     Failed,
     /// No response in time (RFC 8489 §6.2).
     Timeout,
+    /// Responses failed their MESSAGE-INTEGRITY check (RFC 8489 §9.2.5): a wrong password, or
+    /// forged responses. Over TCP/TLS at the first such response; over UDP, where such a
+    /// response is dropped in case it is forged, when the transaction then times out.
+    Integrity,
 }
 
 impl TurnError {
@@ -149,6 +153,9 @@ impl fmt::Display for TurnError {
             TurnError::Rejected { code, reason } => write!(f, "{code} {reason}"),
             TurnError::Failed => f.write_str("unusable response"),
             TurnError::Timeout => f.write_str("no response from the TURN server"),
+            TurnError::Integrity => f.write_str(
+                "the TURN server's responses failed their integrity check (wrong password?)",
+            ),
         }
     }
 }

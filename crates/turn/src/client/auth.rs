@@ -127,11 +127,12 @@ impl Auth {
         w.add_fingerprint()
     }
 
-    /// Checks a response's integrity (RFC 8489 §9.2.5): with a key, success responses must carry
-    /// a valid MESSAGE-INTEGRITY-SHA256 or MESSAGE-INTEGRITY; error responses may come without
-    /// (401 and 438 always do), but one that carries a bad value is rejected. FINGERPRINT, when
-    /// present, must verify.
-    pub(crate) fn accept_response(&self, response: &Message<'_>, success: bool) -> bool {
+    /// Checks a response's integrity (RFC 8489 §9.2.5): once the client holds a key, every
+    /// response must carry a valid MESSAGE-INTEGRITY-SHA256 or MESSAGE-INTEGRITY, except the
+    /// 401 and 438 challenges, which the server cannot sign. Without that rule a spoofed
+    /// unsigned 437 would end the allocation and a spoofed 300 would send the client (and an
+    /// HMAC of its password) to an attacker. FINGERPRINT, when present, must verify.
+    pub(crate) fn accept_response(&self, response: &Message<'_>, error_code: Option<u16>) -> bool {
         if response.has_fingerprint() && response.verify_fingerprint().is_err() {
             return false;
         }
@@ -145,7 +146,7 @@ impl Auth {
         } else if response.has_integrity() {
             response.verify_integrity(&key.integrity_key()).is_ok()
         } else {
-            !success
+            matches!(error_code, Some(401 | 438))
         }
     }
 }

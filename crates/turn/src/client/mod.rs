@@ -38,12 +38,12 @@ use std::time::{Duration, Instant};
 
 use floe_stun::attribute::types;
 use floe_stun::attributes::{
-    AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, Lifetime,
+    AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, ErrorCode, Lifetime,
     XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::{
     classify, Attribute, Class, ClientTransactions, Message, MessageType, MessageWriter, Method,
-    PacketKind, TransactionOutcome,
+    PacketKind, TransactionId, TransactionOutcome,
 };
 
 use crate::channel_data::{self, ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
@@ -72,7 +72,12 @@ struct Core {
     permissions: Permissions,
     events: VecDeque<TurnEvent>,
     tried_servers: Vec<SocketAddr>,
+    /// Transactions that got a response failing its integrity check over UDP (bounded).
+    integrity_failed: Vec<TransactionId>,
 }
+
+/// At most this many transactions remember a failed integrity check.
+const MAX_INTEGRITY_FAILURES: usize = 16;
 
 impl TurnClient {
     /// A client for `config`. Transaction ids come from a CSPRNG keyed with `seed`: fill it from
@@ -83,6 +88,7 @@ impl TurnClient {
         Self {
             core: Core {
                 tried_servers: vec![config.server],
+                integrity_failed: Vec::new(),
                 config,
                 auth,
                 rng: Csprng::new(seed),
@@ -395,8 +401,28 @@ impl Core {
         {
             return false;
         }
-        let success = msg.class() == Class::SuccessResponse;
-        if !self.auth.accept_response(msg, success) {
+        let error_code = match msg.class() {
+            Class::ErrorResponse => {
+                Some(msg.get::<ErrorCode>().ok().flatten().map_or(0, |e| e.code))
+            }
+            _ => None,
+        };
+        if !self.auth.accept_response(msg, error_code) {
+            let tid = msg.transaction_id();
+            if self.config.transport.is_reliable() {
+                // RFC 8489 §9.2.5: over TCP or TLS nobody else can inject into the stream, so
+                // a response that fails its check ends the transaction, at once.
+                if let Some(pending) = self.transactions.cancel(tid) {
+                    self.fail(pending, TurnError::Integrity);
+                }
+            } else if !self.integrity_failed.contains(&tid) {
+                // Over UDP it is dropped as if never received (it may be forged); if nothing
+                // better comes, the timeout says why.
+                if self.integrity_failed.len() >= MAX_INTEGRITY_FAILURES {
+                    self.integrity_failed.remove(0);
+                }
+                self.integrity_failed.push(tid);
+            }
             return false;
         }
         let Some(event) = self.transactions.handle_response(server, msg) else {
@@ -581,7 +607,15 @@ impl Core {
     fn handle_timeout(&mut self, now: Instant) {
         self.transactions.handle_timeout(now);
         while let Some(event) = self.transactions.poll_event() {
-            self.fail(event.user, TurnError::Timeout);
+            let tid = event.transaction_id;
+            let error = match self.integrity_failed.iter().position(|t| *t == tid) {
+                Some(i) => {
+                    self.integrity_failed.swap_remove(i);
+                    TurnError::Integrity
+                }
+                None => TurnError::Timeout,
+            };
+            self.fail(event.user, error);
         }
         let State::Allocated(a) = &mut self.state else {
             return;
