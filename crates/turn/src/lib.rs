@@ -18,6 +18,7 @@
 pub mod channel_data;
 pub mod client;
 mod rng;
+mod scope;
 pub mod server;
 
 pub use channel_data::{ChannelData, ChannelDataError, StreamDecoder, StreamFrame};

@@ -131,6 +131,64 @@ fn try_alternate_moves_to_the_new_server_once() {
     assert!(client.poll_transmit().is_none());
 }
 
+/// Follows 300s from SERVER through `hops`; returns the events of the last one.
+fn redirect_chain(hops: &[&str]) -> Vec<TurnEvent> {
+    let now = Instant::now();
+    let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [3; 32]);
+    client.allocate(now).unwrap();
+    let mut last = Vec::new();
+    for hop in hops {
+        let (m, tid, _, _) = sent(&mut client);
+        respond(&mut client, now, m, tid, Some(300), false, |w| {
+            w.add(&AlternateServer(addr(hop))).unwrap()
+        });
+        last = events(&mut client);
+        if last.iter().any(|e| matches!(e, TurnEvent::Failed(_))) {
+            break;
+        }
+    }
+    last
+}
+
+/// RFC 8489 §10 leaves the hop count to the client: floe follows at most three redirects.
+#[test]
+fn try_alternate_is_followed_at_most_three_times() {
+    let ok = redirect_chain(&["192.0.2.2:3478", "192.0.2.3:3478", "192.0.2.4:3478"]);
+    assert!(
+        matches!(ok[..], [TurnEvent::AlternateServer { .. }]),
+        "{ok:?}"
+    );
+    let too_far = redirect_chain(&[
+        "192.0.2.2:3478",
+        "192.0.2.3:3478",
+        "192.0.2.4:3478",
+        "192.0.2.5:3478",
+    ]);
+    assert_eq!(too_far, vec![TurnEvent::Failed(TurnError::RedirectLoop)]);
+}
+
+/// A public server's 300 must not aim the client (and an HMAC keyed with its password) at its
+/// own network, another family, port 0 or a multicast address.
+#[test]
+fn try_alternate_to_an_internal_or_unusable_address_is_refused() {
+    for target in [
+        "127.0.0.1:3478",
+        "10.0.0.5:3478",
+        "192.168.1.1:3478",
+        "169.254.1.1:3478",
+        "224.0.0.1:3478",
+        "0.0.0.0:3478",
+        "192.0.2.9:0",
+        "[2001:db8::1]:3478",
+    ] {
+        assert_eq!(
+            redirect_chain(&[target]),
+            vec![TurnEvent::Failed(TurnError::RedirectLoop)],
+            "{target}"
+        );
+    }
+}
+
 #[test]
 fn stale_nonce_twice_is_an_error() {
     let now = Instant::now();

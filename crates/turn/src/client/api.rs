@@ -93,7 +93,9 @@ pub enum TurnError {
     PeerAddressFamilyMismatch,
     /// 403 Forbidden (for example a peer address the server refuses).
     Forbidden,
-    /// 300 Try Alternate to a server already tried, or without a usable ALTERNATE-SERVER.
+    /// 300 Try Alternate to a server already tried, past 3 redirects, to an unusable address
+    /// (another family, port 0, an internal address when the first server was not), or
+    /// without ALTERNATE-SERVER.
     RedirectLoop,
     /// Another error response.
     Rejected {

@@ -48,6 +48,7 @@ use floe_stun::{
 
 use crate::channel_data::{self, ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
 use crate::rng::Csprng;
+use crate::scope::is_internal;
 
 use allocation::{encode_request, secs, Allocation, Pending, RequestKind, State};
 use auth::Auth;
@@ -78,6 +79,9 @@ struct Core {
 
 /// At most this many transactions remember a failed integrity check.
 const MAX_INTEGRITY_FAILURES: usize = 16;
+
+/// At most this many 300 Try Alternate redirects are followed.
+const MAX_REDIRECTS: usize = 3;
 
 impl TurnClient {
     /// A client for `config`. Transaction ids come from a CSPRNG keyed with `seed`: fill it from
@@ -550,11 +554,12 @@ impl Core {
                     self.fail(pending, TurnError::StaleNonce);
                 }
             }
-            // RFC 8489 §10: 300 with ALTERNATE-SERVER redirects the Allocate.
+            // RFC 8489 §10: 300 with ALTERNATE-SERVER redirects the Allocate (only a signed
+            // one once we hold a key: see `Auth::accept_response`).
             300 if pending.kind == RequestKind::Allocate => {
                 let alternate = msg.get::<AlternateServer>().ok().flatten().map(|a| a.0);
                 match alternate {
-                    Some(server) if !self.tried_servers.contains(&server) => {
+                    Some(server) if self.may_redirect_to(server) => {
                         self.tried_servers.push(server);
                         self.config.server = server;
                         self.auth.reset();
@@ -566,6 +571,22 @@ impl Core {
             }
             _ => self.fail(pending, TurnError::from_code(code, reason)),
         }
+    }
+
+    /// Whether a 300 may send the client to `server`: not one already tried, at most
+    /// [`MAX_REDIRECTS`] hops, the family of the first server (RFC 8489 §14.15), a real port
+    /// and unicast address, and not into an internal range (loopback, private, link-local, …)
+    /// unless the first server was in one: a public server's redirect must not aim the client,
+    /// and an HMAC keyed with its password, at a host on the client's own network.
+    fn may_redirect_to(&self, server: SocketAddr) -> bool {
+        let first = self.tried_servers[0];
+        !self.tried_servers.contains(&server)
+            && self.tried_servers.len() <= MAX_REDIRECTS
+            && server.is_ipv4() == first.is_ipv4()
+            && server.port() != 0
+            && !server.ip().is_unspecified()
+            && !server.ip().is_multicast()
+            && (!is_internal(server.ip()) || is_internal(first.ip()))
     }
 
     /// A request failed for good.

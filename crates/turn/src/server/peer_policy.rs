@@ -7,43 +7,21 @@
 //! addresses (a client could otherwise nest allocations inside the server). The operator opens
 //! what it wants with [`super::ServerConfig::allowed_peers`].
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-/// The ranges refused unless allowed.
-const DENIED: &[&str] = &[
-    "0.0.0.0/8",
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.0.0.0/24",
-    "192.168.0.0/16",
-    "198.18.0.0/15",
-    "224.0.0.0/4",
-    "240.0.0.0/4",
-    "::/128",
-    "::1/128",
-    "fc00::/7",
-    "fe80::/10",
-    "ff00::/8",
-    "2002::/16",
-    "2001::/32",
-];
+use crate::scope::is_internal;
 
 /// The peer policy of one server.
 #[derive(Clone, Debug)]
 pub(crate) struct PeerPolicy {
-    denied: Vec<IpNet>,
     allowed: Vec<IpNet>,
 }
 
 impl PeerPolicy {
     pub(crate) fn new(allowed: &[IpNet]) -> Self {
         Self {
-            denied: DENIED.iter().filter_map(|s| s.parse().ok()).collect(),
             allowed: allowed.to_vec(),
         }
     }
@@ -51,17 +29,7 @@ impl PeerPolicy {
     /// Whether a permission for `ip` may be installed (RFC 8656 §10.2; CreatePermission has
     /// no port).
     pub(crate) fn permits_ip(&self, ip: IpAddr) -> bool {
-        if self.allowed.iter().any(|n| n.contains(&ip)) {
-            return true;
-        }
-        if self.denied.iter().any(|n| n.contains(&ip)) {
-            return false;
-        }
-        // An IPv4 address inside IPv6 is judged as IPv4.
-        match embedded_ipv4(ip) {
-            Some(v4) => self.permits_ip(IpAddr::V4(v4)),
-            None => true,
-        }
+        self.allowed.iter().any(|n| n.contains(&ip)) || !is_internal(ip)
     }
 
     /// Whether data may go to `peer` from a server listening on `listening` (RFC 8656 §11.2,
@@ -76,21 +44,6 @@ impl PeerPolicy {
 fn same_endpoint(peer: SocketAddr, listening: SocketAddr) -> bool {
     peer.port() == listening.port()
         && (peer.ip() == listening.ip() || listening.ip().is_unspecified())
-}
-
-/// The IPv4 address carried by an IPv4-mapped (::ffff:0:0/96), IPv4-compatible (::/96) or
-/// NAT64 (64:ff9b::/96) IPv6 address.
-fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
-    let IpAddr::V6(v6) = ip else {
-        return None;
-    };
-    let s = v6.segments();
-    let tail = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0, 0, _, _] => Some(tail()),
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
