@@ -27,6 +27,13 @@ pub enum DecodeError {
         /// Byte offset of its header in the message.
         offset: usize,
     },
+    /// An attribute follows FINGERPRINT, which must be the last (RFC 8489 §14.7).
+    AttributeAfterFingerprint {
+        /// The attribute's type.
+        attr_type: u16,
+        /// Byte offset of its header in the message.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -43,6 +50,10 @@ impl fmt::Display for DecodeError {
             DecodeError::AttributeOverrun { attr_type, offset } => write!(
                 f,
                 "attribute 0x{attr_type:04x} at offset {offset} runs past the end of the message"
+            ),
+            DecodeError::AttributeAfterFingerprint { attr_type, offset } => write!(
+                f,
+                "attribute 0x{attr_type:04x} at offset {offset} follows FINGERPRINT"
             ),
         }
     }
@@ -127,6 +138,10 @@ pub enum EncodeError {
     TooLong,
     /// An attribute was added after FINGERPRINT, or integrity after FINGERPRINT.
     AfterFingerprint,
+    /// An attribute other than MESSAGE-INTEGRITY-SHA256 or FINGERPRINT was added after
+    /// MESSAGE-INTEGRITY, or one other than FINGERPRINT after MESSAGE-INTEGRITY-SHA256
+    /// (RFC 8489 §14.5, §14.6).
+    AfterIntegrity,
 }
 
 impl fmt::Display for EncodeError {
@@ -135,6 +150,9 @@ impl fmt::Display for EncodeError {
             EncodeError::BufferTooSmall => "buffer too small for the STUN message",
             EncodeError::TooLong => "STUN message or attribute too long",
             EncodeError::AfterFingerprint => "nothing may follow FINGERPRINT",
+            EncodeError::AfterIntegrity => {
+                "only MESSAGE-INTEGRITY-SHA256 and FINGERPRINT may follow MESSAGE-INTEGRITY"
+            }
         })
     }
 }

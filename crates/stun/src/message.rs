@@ -101,6 +101,9 @@ impl<'a> Message<'a> {
             if next > bytes.len() {
                 return Err(DecodeError::AttributeOverrun { attr_type, offset });
             }
+            if stage == Stage::AfterFingerprint {
+                return Err(DecodeError::AttributeAfterFingerprint { attr_type, offset });
+            }
             let (admitted, after) = stage.admit(attr_type);
             if admitted {
                 match attr_type {

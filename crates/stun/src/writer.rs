@@ -30,7 +30,9 @@ pub struct MessageWriter<'b> {
     len: usize,
     transaction_id: TransactionId,
     padding: u8,
-    sealed: bool,
+    /// The last of MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT added, which
+    /// limits what may follow (RFC 8489 §14.5–§14.7).
+    last_integrity: Option<u16>,
 }
 
 impl<'b> MessageWriter<'b> {
@@ -52,7 +54,7 @@ impl<'b> MessageWriter<'b> {
             len: HEADER_LEN,
             transaction_id,
             padding: 0,
-            sealed: false,
+            last_integrity: None,
         })
     }
 
@@ -79,8 +81,15 @@ impl<'b> MessageWriter<'b> {
 
     /// Reserves an attribute of `value_len` bytes and returns its value slice.
     fn reserve(&mut self, attr_type: u16, value_len: usize) -> Result<&mut [u8], EncodeError> {
-        if self.sealed {
-            return Err(EncodeError::AfterFingerprint);
+        // After MESSAGE-INTEGRITY only MESSAGE-INTEGRITY-SHA256 and FINGERPRINT, after
+        // MESSAGE-INTEGRITY-SHA256 only FINGERPRINT, after FINGERPRINT nothing: a receiver
+        // ignores (or rejects) anything else, so writing it is a bug.
+        match (self.last_integrity, attr_type) {
+            (Some(types::FINGERPRINT), _) => return Err(EncodeError::AfterFingerprint),
+            (None, _)
+            | (Some(types::MESSAGE_INTEGRITY), types::MESSAGE_INTEGRITY_SHA256)
+            | (Some(_), types::FINGERPRINT) => {}
+            (Some(_), _) => return Err(EncodeError::AfterIntegrity),
         }
         let value_len16 = u16::try_from(value_len).map_err(|_| EncodeError::TooLong)?;
         let padded = value_len.next_multiple_of(4);
@@ -120,6 +129,7 @@ impl<'b> MessageWriter<'b> {
         self.reserve(types::MESSAGE_INTEGRITY, 20)?;
         let mac = key.sign(&[&self.buf[..start]]);
         self.buf[start + 4..start + 24].copy_from_slice(&mac);
+        self.last_integrity = Some(types::MESSAGE_INTEGRITY);
         Ok(())
     }
 
@@ -132,6 +142,7 @@ impl<'b> MessageWriter<'b> {
         self.reserve(types::MESSAGE_INTEGRITY_SHA256, 32)?;
         let mac = key.sign(&[&self.buf[..start]]);
         self.buf[start + 4..start + 36].copy_from_slice(&mac);
+        self.last_integrity = Some(types::MESSAGE_INTEGRITY_SHA256);
         Ok(())
     }
 
@@ -141,7 +152,7 @@ impl<'b> MessageWriter<'b> {
         self.reserve(types::FINGERPRINT, 4)?;
         let crc = fingerprint_of(&[&self.buf[..start]]);
         self.buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
-        self.sealed = true;
+        self.last_integrity = Some(types::FINGERPRINT);
         Ok(())
     }
 

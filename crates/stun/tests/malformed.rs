@@ -399,6 +399,48 @@ fn types_of(msg: &Message<'_>) -> Vec<u16> {
     msg.attributes().map(|a| a.attr_type).collect()
 }
 
+/// Appends an attribute by hand, as a sender that ignores the ordering rules would (the writer
+/// refuses to), keeping the length field current.
+fn append(bytes: &mut Vec<u8>, attr_type: u16, value: &[u8]) {
+    bytes.extend_from_slice(&attr_type.to_be_bytes());
+    bytes.extend_from_slice(&(value.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(value);
+    bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+    let body = (bytes.len() - HEADER_LEN) as u16;
+    set_length(bytes, body);
+}
+
+/// Appends MESSAGE-INTEGRITY (SHA-1) or MESSAGE-INTEGRITY-SHA256 computed over what precedes
+/// it (RFC 8489 §14.5, §14.6), by hand.
+fn append_integrity(bytes: &mut Vec<u8>, key: &[u8], sha256: bool) {
+    use hmac::{Hmac, KeyInit, Mac};
+    let start = bytes.len();
+    let (attr_type, len) = if sha256 {
+        (types::MESSAGE_INTEGRITY_SHA256, 32)
+    } else {
+        (types::MESSAGE_INTEGRITY, 20)
+    };
+    append(bytes, attr_type, &vec![0; len]);
+    let mac = if sha256 {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        m.update(&bytes[..start]);
+        m.finalize().into_bytes().to_vec()
+    } else {
+        let mut m = Hmac::<sha1::Sha1>::new_from_slice(key).unwrap();
+        m.update(&bytes[..start]);
+        m.finalize().into_bytes().to_vec()
+    };
+    bytes[start + 4..start + 4 + len].copy_from_slice(&mac);
+}
+
+/// Appends FINGERPRINT over what precedes it (RFC 8489 §14.7), by hand.
+fn append_fingerprint(bytes: &mut Vec<u8>) {
+    let start = bytes.len();
+    append(bytes, types::FINGERPRINT, &[0; 4]);
+    let crc = crc32fast::hash(&bytes[..start]) ^ FINGERPRINT_XOR;
+    bytes[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+}
+
 #[test]
 fn only_integrity_sha256_and_fingerprint_count_after_message_integrity() {
     let key = IntegrityKey::short_term("pw");
@@ -407,13 +449,14 @@ fn only_integrity_sha256_and_fingerprint_count_after_message_integrity() {
     let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
     w.add(&Username("a:b")).unwrap();
     w.add_message_integrity(&key).unwrap();
-    w.add(&Priority(7)).unwrap();
-    w.add_raw(0x7f00, b"xyz").unwrap();
-    w.add_message_integrity_sha256(&key256).unwrap();
-    w.add(&Software("late")).unwrap();
-    w.add_fingerprint().unwrap();
     let len = w.finish();
-    let msg = Message::decode(&buf[..len]).unwrap();
+    let mut bytes = buf[..len].to_vec();
+    append(&mut bytes, types::PRIORITY, &7u32.to_be_bytes());
+    append(&mut bytes, 0x7f00, b"xyz");
+    append_integrity(&mut bytes, b"pw", true);
+    append(&mut bytes, types::SOFTWARE, b"late");
+    append_fingerprint(&mut bytes);
+    let msg = Message::decode(&bytes).unwrap();
 
     assert_eq!(
         types_of(&msg),
@@ -444,9 +487,10 @@ fn message_integrity_after_integrity_sha256_does_not_count() {
     let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
     w.add(&Username("a:b")).unwrap();
     w.add_message_integrity_sha256(&key256).unwrap();
-    w.add_message_integrity(&key).unwrap();
     let len = w.finish();
-    let msg = Message::decode(&buf[..len]).unwrap();
+    let mut bytes = buf[..len].to_vec();
+    append_integrity(&mut bytes, b"pw", false);
+    let msg = Message::decode(&bytes).unwrap();
     assert_eq!(
         types_of(&msg),
         vec![types::USERNAME, types::MESSAGE_INTEGRITY_SHA256]
@@ -456,8 +500,39 @@ fn message_integrity_after_integrity_sha256_does_not_count() {
     msg.verify_integrity_sha256(&key256).unwrap();
 }
 
+/// RFC 8489 §14.5, §14.6: the writer refuses what a receiver would ignore.
 #[test]
-fn nothing_after_fingerprint_counts() {
+fn the_writer_refuses_attributes_after_integrity() {
+    let key = IntegrityKey::short_term("pw");
+    let key256 = IntegrityKeySha256::new(b"pw");
+    let mut buf = [0u8; 256];
+    let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
+    w.add(&Username("a:b")).unwrap();
+    w.add_message_integrity(&key).unwrap();
+    assert_eq!(w.add(&Priority(1)), Err(EncodeError::AfterIntegrity));
+    assert_eq!(w.add_raw(0x7f00, b"x"), Err(EncodeError::AfterIntegrity));
+    assert_eq!(
+        w.add_message_integrity(&key),
+        Err(EncodeError::AfterIntegrity)
+    );
+    w.add_message_integrity_sha256(&key256).unwrap();
+    assert_eq!(w.add(&Software("late")), Err(EncodeError::AfterIntegrity));
+    assert_eq!(
+        w.add_message_integrity(&key),
+        Err(EncodeError::AfterIntegrity)
+    );
+    w.add_fingerprint().unwrap();
+    let len = w.finish();
+    let msg = Message::decode(&buf[..len]).unwrap();
+    msg.verify_integrity(&key).unwrap();
+    msg.verify_integrity_sha256(&key256).unwrap();
+    msg.verify_fingerprint().unwrap();
+}
+
+/// RFC 8489 §14.7: FINGERPRINT is the last attribute. The writer refuses to go on after it, and
+/// the decoder rejects a message with anything after it.
+#[test]
+fn an_attribute_after_fingerprint_makes_the_message_malformed() {
     let key = IntegrityKey::short_term("pw");
     let mut buf = [0u8; 256];
     let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
@@ -469,24 +544,22 @@ fn nothing_after_fingerprint_counts() {
         Err(EncodeError::AfterFingerprint)
     );
     let len = w.finish();
-    // Append attributes by hand after FINGERPRINT and fix the length field.
-    let mut bytes = buf[..len].to_vec();
-    let mut tail = Vec::new();
-    tail.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 0, 0, 0, 9]); // PRIORITY
-    tail.extend_from_slice(&[0x00, 0x08, 0x00, 0x14]); // MESSAGE-INTEGRITY
-    tail.extend_from_slice(&[0; 20]);
-    tail.extend_from_slice(&[0x80, 0x28, 0x00, 0x04, 1, 2, 3, 4]); // a second FINGERPRINT
-    tail.extend_from_slice(&[0x7f, 0xff, 0x00, 0x00]); // unknown comprehension-required
-    bytes.extend_from_slice(&tail);
-    let body = (bytes.len() - HEADER_LEN) as u16;
-    set_length(&mut bytes, body);
-    let msg = Message::decode(&bytes).unwrap();
-    assert_eq!(types_of(&msg), vec![types::USERNAME, types::FINGERPRINT]);
-    assert_eq!(msg.get::<Priority>(), Ok(None));
-    assert!(!msg.has_integrity());
-    assert_eq!(msg.unknown_comprehension_required().count(), 0);
-    // The fingerprint that counts is the first one; it was computed with the shorter length.
-    assert_eq!(msg.verify_fingerprint(), Ok(()));
+    for (attr_type, value) in [
+        (types::PRIORITY, vec![0, 0, 0, 9]),
+        (types::MESSAGE_INTEGRITY, vec![0; 20]),
+        (types::FINGERPRINT, vec![1, 2, 3, 4]),
+        (0x7fff, vec![]),
+    ] {
+        let mut bytes = buf[..len].to_vec();
+        append(&mut bytes, attr_type, &value);
+        assert_eq!(
+            Message::decode(&bytes).err(),
+            Some(DecodeError::AttributeAfterFingerprint {
+                attr_type,
+                offset: len
+            })
+        );
+    }
 }
 
 #[test]
@@ -503,9 +576,10 @@ fn unknown_comprehension_required_lists_unknown_types_below_0x8000_only() {
     w.add_raw(0x0002, &[0; 4]).unwrap(); // repeated
     w.add_message_integrity(&IntegrityKey::short_term("pw"))
         .unwrap();
-    w.add_raw(0x0fff, b"").unwrap(); // after MESSAGE-INTEGRITY: ignored
     let len = w.finish();
-    let msg = Message::decode(&buf[..len]).unwrap();
+    let mut bytes = buf[..len].to_vec();
+    append(&mut bytes, 0x0fff, b""); // after MESSAGE-INTEGRITY: ignored
+    let msg = Message::decode(&bytes).unwrap();
     let unknown: Vec<u16> = msg.unknown_comprehension_required().collect();
     assert_eq!(unknown, vec![0x0002, 0x7fff, 0x0002]);
     // Unknown optional ones are still readable raw and as AnyAttribute::Unknown.
@@ -556,6 +630,23 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
+    fn an_attribute_after_fingerprint_is_rejected(tail in 0u16..0x8000) {
+        let mut buf = [0u8; 64];
+        let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId::new([3; 12])).unwrap();
+        w.add_fingerprint().unwrap();
+        let n = w.finish();
+        let mut bytes = buf[..n].to_vec();
+        bytes.extend_from_slice(&tail.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0]);
+        let len = (bytes.len() - 20) as u16;
+        bytes[2..4].copy_from_slice(&len.to_be_bytes());
+        prop_assert_eq!(
+            Message::decode(&bytes).err(),
+            Some(floe_stun::DecodeError::AttributeAfterFingerprint { attr_type: tail, offset: 28 })
+        );
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
         exercise(&bytes);
     }
@@ -567,8 +658,14 @@ proptest! {
 
     #[test]
     fn arbitrary_attribute_values_never_panic(bytes in attribute_soup()) {
-        let msg = Message::decode(&bytes).expect("well-formed framing decodes");
-        prop_assert!(msg.attributes().count() <= 8);
+        // Well-formed framing decodes, unless something follows FINGERPRINT (RFC 8489 §14.7).
+        match Message::decode(&bytes) {
+            Ok(msg) => prop_assert!(msg.attributes().count() <= 8),
+            Err(e) => prop_assert!(
+                matches!(e, floe_stun::DecodeError::AttributeAfterFingerprint { .. }),
+                "{e:?}"
+            ),
+        }
         exercise(&bytes);
     }
 }
