@@ -15,7 +15,8 @@
 //! - Comprehension-required attributes this crate does not know: 420 with UNKNOWN-ATTRIBUTES
 //!   (RFC 8489 §6.3.1.1). CHANGE-REQUEST and RESPONSE-PORT count as unknown when no alternate
 //!   address is configured (RFC 5780 §6.1: a server without one does not support them).
-//! - CHANGE-REQUEST or RESPONSE-PORT that cannot be read, or RESPONSE-PORT 0: 400 Bad Request.
+//! - CHANGE-REQUEST or RESPONSE-PORT that cannot be read, RESPONSE-PORT 0, or RESPONSE-PORT
+//!   together with PADDING (RFC 5780 §7.5): 400 Bad Request.
 //! - MESSAGE-INTEGRITY and USERNAME are ignored: this server authenticates nobody.
 //!
 //! # Amplification
@@ -248,6 +249,8 @@ impl BindingServer {
         };
         let destination = match response_port {
             Some(ResponsePort(0)) => return Err(Refusal::BadRequest),
+            // RFC 5780 §7.5: PADDING with RESPONSE-PORT would aim a large reply at another port.
+            Some(_) if request.has(types::PADDING) => return Err(Refusal::BadRequest),
             // RFC 5780 §7.5: to the request's source IP, at the port asked for.
             Some(ResponsePort(port)) => SocketAddr::new(from.ip(), port),
             None => from,
@@ -573,6 +576,19 @@ mod tests {
         let (reply, bytes) = handle(&server, PRIMARY, &zero).unwrap();
         assert_eq!(reply.destination, addr(CLIENT));
         assert_eq!(error_code(&bytes), 400);
+    }
+
+    #[test]
+    fn response_port_with_padding_gets_400_at_the_source() {
+        let server = rfc5780();
+        let request = binding(false, |w| {
+            w.add(&ResponsePort(40000)).unwrap();
+            w.add(&Padding(&[0; 64])).unwrap();
+        });
+        let (reply, bytes) = handle(&server, PRIMARY, &request).unwrap();
+        assert_eq!(reply.destination, addr(CLIENT));
+        assert_eq!(error_code(&bytes), 400);
+        assert!(bytes.len() <= request.len());
     }
 
     #[test]
