@@ -752,3 +752,28 @@ fn a_response_failing_integrity_over_a_stream_is_an_integrity_error_at_once() {
         net.events
     );
 }
+
+/// RFC 8656 §7.2 step 4: a server that cannot set DF on its relay sockets treats DONT-FRAGMENT
+/// as an unknown comprehension-required attribute: 420 listing it (RFC 8489 §6.3.1.1), signed.
+#[test]
+fn dont_fragment_gets_420_unless_the_driver_honours_it() {
+    let mut config = client_config();
+    config.dont_fragment = true;
+    let mut net = Net::new(config.clone(), server_config());
+    net.client.allocate(net.now).unwrap();
+    net.pump();
+    assert!(
+        net.errors_to_client.contains(&420),
+        "{:?}",
+        net.errors_to_client
+    );
+    // RFC 8656 §7.4: the client retries without DONT-FRAGMENT and gets its allocation.
+    assert!(net.client.is_allocated(), "{:?}", net.events);
+    assert!(!net.client.config().dont_fragment);
+
+    let mut server = server_config();
+    server.dont_fragment = true;
+    let mut net = Net::new(config, server);
+    net.allocate();
+    assert!(!net.errors_to_client.contains(&420));
+}

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use floe_stun::attribute::types;
 use floe_stun::attributes::{
     AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, ErrorCode, Lifetime,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::{
     classify, Attribute, Class, ClientTransactions, Message, MessageType, MessageWriter, Method,
@@ -544,6 +544,19 @@ impl Core {
                 } else {
                     self.fail(pending, TurnError::Unauthorized);
                 }
+            }
+            // RFC 8656 §7.4: the server does not support DONT-FRAGMENT; retry without it (and
+            // send no more of it: `config().dont_fragment` now says so).
+            420 if pending.kind == RequestKind::Allocate
+                && self.config.dont_fragment
+                && msg
+                    .get::<UnknownAttributes>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|u| u.iter().any(|t| t == types::DONT_FRAGMENT)) =>
+            {
+                self.config.dont_fragment = false;
+                self.request(now, pending);
             }
             // RFC 8489 §9.2.5: 438 carries a new NONCE; retry once with it.
             438 if !pending.stale_retried && pending.authenticated => {

@@ -29,6 +29,7 @@ use floe_stun::attributes::{
     EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken, Software,
     XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
+use floe_stun::attributes::{List, UnknownAttributes};
 use floe_stun::{
     classify, Class, EncodeError, Message, MessageType, MessageWriter, Method, PacketKind,
     TransactionId,
@@ -71,6 +72,9 @@ pub struct ServerConfig {
     pub max_allocations: usize,
     /// SOFTWARE for responses.
     pub software: Option<String>,
+    /// The driver sets the DF bit on a relay socket when [`ServerEvent::BindRelay`] asks for
+    /// it; when false (the default), an Allocate with DONT-FRAGMENT gets 420 (RFC 8656 §7.2).
+    pub dont_fragment: bool,
     /// Peer ranges relayed to although they are internal (loopback, private, link-local, …),
     /// which the server refuses by default with 403 (RFC 8656 §21.4; see `peer_policy`).
     pub allowed_peers: Vec<IpNet>,
@@ -92,6 +96,7 @@ impl ServerConfig {
             ipv6_relays: true,
             max_allocations: 1024,
             software: None,
+            dont_fragment: false,
             allowed_peers: Vec::new(),
         }
     }
@@ -180,6 +185,9 @@ pub struct TurnServer {
 
 /// Room for any response: attributes are bounded.
 const RESPONSE_CAPACITY: usize = 512;
+
+/// A 420 lists at most this many unknown attributes.
+const MAX_UNKNOWN_LISTED: usize = 16;
 
 impl TurnServer {
     /// A server. Nonces and ids come from a CSPRNG keyed with `seed`: fill it from the OS.
@@ -436,11 +444,27 @@ impl TurnServer {
         code: u16,
         verified: Option<&Verified>,
     ) {
+        self.error_listing(now, tuple, method, tid, code, verified, &[]);
+    }
+
+    /// An error response, with UNKNOWN-ATTRIBUTES when `unknown` is not empty (a 420).
+    #[allow(clippy::too_many_arguments)]
+    fn error_listing(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        method: Method,
+        tid: TransactionId,
+        code: u16,
+        verified: Option<&Verified>,
+        unknown: &[u16],
+    ) {
         let reason = match code {
             300 => "Try Alternate",
             400 => "Bad Request",
             401 => "Unauthenticated",
             403 => "Forbidden",
+            420 => "Unknown Attribute",
             437 => "Allocation Mismatch",
             438 => "Stale Nonce",
             440 => "Address Family not Supported",
@@ -462,6 +486,9 @@ impl TurnServer {
                 w.add(&Software(s))?;
             }
             w.add(&ErrorCode::new(code, reason))?;
+            if !unknown.is_empty() {
+                w.add(&UnknownAttributes(List::Items(unknown)))?;
+            }
             if code == 401 || code == 438 {
                 auth.add_challenge(now, rng, &mut w)?;
                 w.add_fingerprint()?;
@@ -528,6 +555,20 @@ impl TurnServer {
                 return self.error(now, tuple, method, tid, code, None);
             }
         };
+        // RFC 8489 §6.3.1.1, after authentication: comprehension-required attributes the
+        // server does not understand get 420. DONT-FRAGMENT is one of them unless the driver
+        // sets DF on relay sockets (RFC 8656 §7.2 step 4).
+        let refuse_df = msg.has(types::DONT_FRAGMENT) && !self.config.dont_fragment;
+        let mut unknown: Vec<u16> = msg
+            .unknown_comprehension_required()
+            .chain(refuse_df.then_some(types::DONT_FRAGMENT))
+            .take(MAX_UNKNOWN_LISTED)
+            .collect();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            let code = ErrorCode::UNKNOWN_ATTRIBUTE;
+            return self.error_listing(now, tuple, method, tid, code, Some(&verified), &unknown);
+        }
         if method == Method::ALLOCATE {
             return self.allocate(now, tuple, msg, verified);
         }
