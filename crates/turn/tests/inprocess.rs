@@ -777,3 +777,47 @@ fn dont_fragment_gets_420_unless_the_driver_honours_it() {
     net.allocate();
     assert!(!net.errors_to_client.contains(&420));
 }
+
+/// RFC 8656 §8.2: a Refresh whose REQUESTED-ADDRESS-FAMILY is not the allocation's gets 443,
+/// and the allocation is left as it was.
+#[test]
+fn refresh_for_another_address_family_gets_443() {
+    use floe_stun::attributes::{Lifetime, Nonce, Realm, RequestedAddressFamily, Username};
+    let mut net = Net::udp();
+    net.allocate();
+    // The client's own (deallocating) Refresh shows the realm and nonce in use; it is not sent.
+    net.client.close(net.now);
+    let t = net.client.poll_transmit().expect("a Refresh");
+    let theirs = t.payload.to_vec();
+    let theirs = Message::decode(&theirs).unwrap();
+    let realm = theirs.get::<Realm>().unwrap().unwrap().0.to_owned();
+    let nonce = theirs.get::<Nonce>().unwrap().unwrap().0.to_owned();
+    let key = floe_stun::LongTermKey::derive(
+        "alice",
+        &realm,
+        "secret",
+        floe_stun::PasswordAlgorithmKind::Md5,
+    )
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let mut w = floe_stun::MessageWriter::new(
+        &mut buf,
+        floe_stun::MessageType::new(floe_stun::Class::Request, Method::REFRESH),
+        floe_stun::TransactionId::new([9; 12]),
+    )
+    .unwrap();
+    w.add(&Lifetime(600)).unwrap();
+    w.add(&RequestedAddressFamily(AddressFamily::Ipv6)).unwrap();
+    w.add(&Username("alice")).unwrap();
+    w.add(&Realm(&realm)).unwrap();
+    w.add(&Nonce(&nonce)).unwrap();
+    w.add_message_integrity(&key.integrity_key()).unwrap();
+    w.add_fingerprint().unwrap();
+    let n = w.finish();
+    let request = buf[..n].to_vec();
+    net.errors_to_client.clear();
+    net.send_to_server(&request);
+    net.pump();
+    assert_eq!(net.errors_to_client, vec![443]);
+    assert_eq!(net.server.allocation_count(), 1);
+}

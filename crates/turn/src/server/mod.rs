@@ -739,6 +739,18 @@ impl TurnServer {
         verified: &Verified,
     ) {
         let tid = msg.transaction_id();
+        // RFC 8656 §8.2: a REQUESTED-ADDRESS-FAMILY that is not the allocation's gets 443.
+        if let Ok(Some(RequestedAddressFamily(family))) = msg.get::<RequestedAddressFamily>() {
+            let matches = self.allocations.get(&id).is_some_and(|a| {
+                a.relays
+                    .iter()
+                    .any(|r| AddressFamily::of(&r.ip()) == family)
+            });
+            if !matches {
+                let m = Method::REFRESH;
+                return self.error(now, tuple, m, tid, 443, Some(verified));
+            }
+        }
         let zero = matches!(msg.get::<Lifetime>(), Ok(Some(Lifetime(0))));
         let lifetime = if zero {
             self.remove(id);
