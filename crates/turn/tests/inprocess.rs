@@ -821,3 +821,84 @@ fn refresh_for_another_address_family_gets_443() {
     assert_eq!(net.errors_to_client, vec![443]);
     assert_eq!(net.server.allocation_count(), 1);
 }
+
+/// Another client of `net`'s server, from `from`, tries to allocate; its events.
+fn another_client_allocates(net: &mut Net, from: SocketAddr) -> Vec<TurnEvent> {
+    let mut client = TurnClient::new(client_config(), [5; 32]);
+    client.allocate(net.now).unwrap();
+    for _ in 0..10 {
+        while let Some(t) = client.poll_transmit() {
+            let bytes = t.payload.to_vec();
+            net.server
+                .handle_client(net.now, addr(SERVER), from, Transport::Udp, &bytes);
+        }
+        net.pump();
+        let replies: Vec<Vec<u8>> = net
+            .peer_data
+            .iter()
+            .filter(|(_, to, _)| *to == from)
+            .map(|(_, _, b)| b.clone())
+            .collect();
+        net.peer_data.retain(|(_, to, _)| *to != from);
+        for r in replies {
+            let _ = client.handle_datagram(net.now, addr(SERVER), &r);
+        }
+    }
+    std::iter::from_fn(|| client.poll_event()).collect()
+}
+
+/// One user cannot take every allocation of the server: beyond its quota, 486 (RFC 8656 §7.2).
+#[test]
+fn allocations_per_user_are_capped_with_486() {
+    let mut server = server_config();
+    server.max_allocations_per_user = 1;
+    let mut net = Net::new(client_config(), server);
+    net.allocate();
+    let events = another_client_allocates(&mut net, addr("192.0.2.11:5000"));
+    assert_eq!(
+        events,
+        vec![TurnEvent::Failed(TurnError::AllocationQuotaReached)]
+    );
+    assert_eq!(net.server.allocation_count(), 1);
+}
+
+/// An allocation cannot grow without bound: permissions and channels beyond the caps get 508.
+#[test]
+fn permissions_and_channels_per_allocation_are_capped_with_508() {
+    let mut server = server_config();
+    server.max_permissions = 2;
+    server.max_channels = 1;
+    let mut net = Net::new(client_config(), server);
+    net.allocate();
+    for (i, last) in [(1, false), (2, false), (3, true)] {
+        let ip: std::net::IpAddr = format!("198.51.100.{i}").parse().unwrap();
+        net.client.create_permission(net.now, ip).unwrap();
+        net.pump();
+        let failed = net.events.contains(&TurnEvent::PermissionFailed {
+            peer: ip,
+            error: TurnError::InsufficientCapacity,
+        });
+        assert_eq!(failed, last, "{ip}: {:?}", net.events);
+    }
+    net.client
+        .bind_channel(net.now, addr("198.51.100.1:7000"))
+        .unwrap();
+    net.client
+        .bind_channel(net.now, addr("198.51.100.2:7000"))
+        .unwrap();
+    net.pump();
+    let refused = net
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                TurnEvent::ChannelBindFailed {
+                    error: TurnError::InsufficientCapacity,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refused, 1, "{:?}", net.events);
+}

@@ -70,6 +70,15 @@ pub struct ServerConfig {
     pub ipv6_relays: bool,
     /// At most this many allocations; beyond, 486 Allocation Quota Reached.
     pub max_allocations: usize,
+    /// At most this many allocations per user name; beyond, 486 (default 16).
+    pub max_allocations_per_user: usize,
+    /// At most this many permissions per allocation; beyond, 508 Insufficient Capacity
+    /// (default 64).
+    pub max_permissions: usize,
+    /// At most this many channels per allocation; beyond, 508 (default 64).
+    pub max_channels: usize,
+    /// At most this many XOR-PEER-ADDRESS in one CreatePermission; beyond, 400 (default 8).
+    pub max_peers_per_request: usize,
     /// SOFTWARE for responses.
     pub software: Option<String>,
     /// The driver sets the DF bit on a relay socket when [`ServerEvent::BindRelay`] asks for
@@ -95,6 +104,10 @@ impl ServerConfig {
             ipv4_relays: true,
             ipv6_relays: true,
             max_allocations: 1024,
+            max_allocations_per_user: 16,
+            max_permissions: 64,
+            max_channels: 64,
+            max_peers_per_request: 8,
             software: None,
             dont_fragment: false,
             allowed_peers: Vec::new(),
@@ -682,7 +695,15 @@ impl TurnServer {
         if families.is_empty() {
             return self.error(now, tuple, m, tid, 440, v);
         }
-        if self.allocations.len() >= self.config.max_allocations {
+        // RFC 8656 §7.2 step 10: quotas, for the server and per user, give 486.
+        let per_user = self
+            .allocations
+            .values()
+            .filter(|a| a.username == verified.username)
+            .count();
+        if self.allocations.len() >= self.config.max_allocations
+            || per_user >= self.config.max_allocations_per_user
+        {
             return self.error(now, tuple, m, tid, 486, v);
         }
         let lifetime = self.lifetime(msg);

@@ -1,6 +1,6 @@
 //! Permissions and channels (RFC 8656 §9, §10, §12), and the data they let through (§11, §12).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use floe_stun::attribute::types;
@@ -61,13 +61,35 @@ impl TurnServer {
     ) {
         let tid = msg.transaction_id();
         let lifetime = self.config.permission_lifetime;
+        let (max_peers, max_permissions) = (
+            self.config.max_peers_per_request,
+            self.config.max_permissions,
+        );
         let Some(a) = self.allocations.get_mut(&id) else {
             return;
         };
-        match Self::peers(msg, a, &self.peers) {
-            Ok(peers) => {
-                for peer in peers {
-                    a.permissions.insert(peer.ip(), now + lifetime);
+        let checked = Self::peers(msg, a, &self.peers).and_then(|peers| {
+            if peers.len() > max_peers {
+                return Err(ErrorCode::BAD_REQUEST);
+            }
+            // Bounded state: expired permissions go, and new ones only up to the cap (508).
+            a.permissions.retain(|_, e| *e > now);
+            let mut ips: Vec<IpAddr> = peers.iter().map(SocketAddr::ip).collect();
+            ips.sort_unstable();
+            ips.dedup();
+            let new = ips
+                .iter()
+                .filter(|ip| !a.permissions.contains_key(ip))
+                .count();
+            if a.permissions.len() + new > max_permissions {
+                return Err(ErrorCode::INSUFFICIENT_CAPACITY);
+            }
+            Ok(ips)
+        });
+        match checked {
+            Ok(ips) => {
+                for ip in ips {
+                    a.permissions.insert(ip, now + lifetime);
                 }
                 self.success(tuple, Method::CREATE_PERMISSION, tid, verified, |_| Ok(()));
             }
@@ -97,6 +119,8 @@ impl TurnServer {
             self.config.channel_lifetime,
             self.config.permission_lifetime,
         );
+        let (max_channels, max_permissions) =
+            (self.config.max_channels, self.config.max_permissions);
         let Some(a) = self.allocations.get_mut(&id) else {
             return;
         };
@@ -119,6 +143,15 @@ impl TurnServer {
         });
         if conflict {
             return self.error(now, tuple, m, tid, 400, Some(verified));
+        }
+        // Bounded state: a new channel, or the permission it installs, only up to the caps.
+        a.channels.retain(|_, (_, e)| *e > now);
+        a.permissions.retain(|_, e| *e > now);
+        let full = (!a.channels.contains_key(&channel) && a.channels.len() >= max_channels)
+            || (!a.permissions.contains_key(&peer.ip()) && a.permissions.len() >= max_permissions);
+        if full {
+            let code = ErrorCode::INSUFFICIENT_CAPACITY;
+            return self.error(now, tuple, m, tid, code, Some(verified));
         }
         a.channels.insert(channel, (peer, now + channel_lifetime));
         let perm = a.permissions.entry(peer.ip()).or_insert(now);
