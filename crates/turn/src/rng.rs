@@ -14,8 +14,10 @@ impl Csprng {
         Self(StdRng::from_seed(seed))
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
+    pub(crate) fn key(&mut self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        self.0.fill_bytes(&mut key);
+        key
     }
 
     pub(crate) fn transaction_id(&mut self) -> floe_stun::TransactionId {

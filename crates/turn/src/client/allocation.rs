@@ -31,8 +31,10 @@ pub(crate) struct Pending {
     pub(crate) kind: RequestKind,
     /// The request carried MESSAGE-INTEGRITY: a 401 to it means the credentials are wrong.
     pub(crate) authenticated: bool,
-    /// This request already answered one 438 (RFC 8489 §9.2.5: retry once with the new nonce).
-    pub(crate) stale_retried: bool,
+    /// How many 438s this request has answered (RFC 8489 §9.2.5: retry with the new nonce).
+    pub(crate) stale_retries: u8,
+    /// The nonce the request was signed with: a 438 must bring another.
+    pub(crate) nonce: Option<String>,
 }
 
 impl Pending {
@@ -40,7 +42,8 @@ impl Pending {
         Self {
             kind,
             authenticated: false,
-            stale_retried: false,
+            stale_retries: 0,
+            nonce: None,
         }
     }
 

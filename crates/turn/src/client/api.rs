@@ -71,14 +71,15 @@ impl ClientConfig {
 }
 
 /// Why the allocation, a permission or a channel failed. Terminal for what it concerns: the
-/// client does not retry beyond the one 401 and one 438 retry the RFCs call for.
+/// client does not retry beyond the one 401 and the (at most three) 438 retries the RFCs call
+/// for.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum TurnError {
     /// 401 to a request that carried credentials: the user name or password is wrong.
     Unauthorized,
     /// 441 Wrong Credentials: not the credentials the allocation was created with (RFC 8656).
     WrongCredentials,
-    /// 438 again right after retrying with a fresh nonce.
+    /// 438 Stale Nonce a fourth time, or with the nonce the request already used.
     StaleNonce,
     /// 437 Allocation Mismatch: on Allocate, an allocation already exists for this 5-tuple;
     /// on other requests, the allocation is gone (RFC 8656 §7.2, §8).
@@ -144,7 +145,7 @@ impl fmt::Display for TurnError {
             TurnError::WrongCredentials => {
                 f.write_str("441 Wrong Credentials: not the credentials of the allocation")
             }
-            TurnError::StaleNonce => f.write_str("438 Stale Nonce even with a fresh nonce"),
+            TurnError::StaleNonce => f.write_str("438 Stale Nonce even with fresh nonces"),
             TurnError::AllocationMismatch => f.write_str("437 Allocation Mismatch"),
             TurnError::AllocationQuotaReached => f.write_str("486 Allocation Quota Reached"),
             TurnError::InsufficientCapacity => f.write_str("508 Insufficient Capacity"),

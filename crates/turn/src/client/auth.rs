@@ -54,6 +54,11 @@ impl Auth {
         );
     }
 
+    /// The nonce requests are signed with, once a 401 or 438 supplied one.
+    pub(crate) fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
     /// True once a 401 supplied REALM and NONCE, so requests are signed.
     pub(crate) fn has_credentials(&self) -> bool {
         self.key.is_some()
@@ -76,15 +81,18 @@ impl Auth {
         self.offered.clear();
         self.algorithm = PasswordAlgorithmKind::Md5;
         if self.features.password_algorithms {
+            // RFC 8489 §9.2.5: the nonce says the server offered PASSWORD-ALGORITHMS; without
+            // the attribute someone removed it to force MD5 (a downgrade): give up.
+            let Ok(Some(offered)) = response.get::<PasswordAlgorithms>() else {
+                return Err(ChallengeError::Malformed);
+            };
             // RFC 8489 §9.2.4: use the first algorithm of the server's list we support.
-            if let Ok(Some(offered)) = response.get::<PasswordAlgorithms>() {
-                self.offered = offered
-                    .iter()
-                    .map(|a| (a.algorithm, a.parameters.to_vec()))
-                    .collect();
-                self.algorithm = PasswordAlgorithmKind::negotiate(&offered)
-                    .ok_or(ChallengeError::Credentials)?;
-            }
+            self.offered = offered
+                .iter()
+                .map(|a| (a.algorithm, a.parameters.to_vec()))
+                .collect();
+            self.algorithm =
+                PasswordAlgorithmKind::negotiate(&offered).ok_or(ChallengeError::Credentials)?;
         }
         let key = LongTermKey::derive(&self.username, &realm, &self.password, self.algorithm)
             .map_err(|_| ChallengeError::Credentials)?;

@@ -80,6 +80,9 @@ struct Core {
 /// At most this many transactions remember a failed integrity check.
 const MAX_INTEGRITY_FAILURES: usize = 16;
 
+/// A request answers at most this many 438 Stale Nonce before giving up.
+const MAX_STALE_RETRIES: u8 = 3;
+
 /// At most this many 300 Try Alternate redirects are followed.
 const MAX_REDIRECTS: usize = 3;
 
@@ -315,6 +318,7 @@ impl Core {
     /// Starts a transaction for `pending`, signed if credentials are known.
     fn request(&mut self, now: Instant, mut pending: Pending) {
         pending.authenticated = self.auth.has_credentials();
+        pending.nonce = self.auth.nonce().map(str::to_owned);
         let tid = self.rng.transaction_id();
         let Ok(bytes) = encode_request(&pending.kind, &self.config, &self.auth, tid) else {
             // Only an absurdly long SOFTWARE or user name gets here.
@@ -559,9 +563,17 @@ impl Core {
                 self.request(now, pending);
             }
             // RFC 8489 §9.2.5: 438 carries a new NONCE; retry once with it.
-            438 if !pending.stale_retried && pending.authenticated => {
-                if self.auth.challenge(msg).is_ok() {
-                    pending.stale_retried = true;
+            // RFC 8489 §9.2.5: 438 carries a new NONCE; retry with it. Again after another 438
+            // (a nonce can expire between the answer and the retry), as long as each brings a
+            // nonce not used yet, up to MAX_STALE_RETRIES times.
+            438 if pending.stale_retries < MAX_STALE_RETRIES && pending.authenticated => {
+                let fresh = msg
+                    .get::<floe_stun::attributes::Nonce>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|n| Some(n.0) != pending.nonce.as_deref());
+                if fresh && self.auth.challenge(msg).is_ok() {
+                    pending.stale_retries += 1;
                     self.request(now, pending);
                 } else {
                     self.fail(pending, TurnError::StaleNonce);

@@ -204,18 +204,22 @@ const MAX_UNKNOWN_LISTED: usize = 16;
 
 impl TurnServer {
     /// A server. Nonces and ids come from a CSPRNG keyed with `seed`: fill it from the OS.
-    pub fn new(config: ServerConfig, seed: [u8; 32]) -> Self {
+    pub fn new(mut config: ServerConfig, seed: [u8; 32]) -> Self {
+        let mut rng = Csprng::new(seed);
         let auth = ServerAuth::new(
             config.realm.clone(),
-            config.users.clone(),
+            &config.users,
             config.nonce_lifetime,
             config.password_algorithms,
+            &mut rng,
         );
+        // Only the derived keys are kept (in `auth`), not the passwords.
+        config.users.clear();
         Self {
             peers: PeerPolicy::new(&config.allowed_peers),
             config,
             auth,
-            rng: Csprng::new(seed),
+            rng,
             allocations: BTreeMap::new(),
             by_tuple: HashMap::new(),
             by_relay: HashMap::new(),
@@ -492,7 +496,7 @@ impl TurnServer {
         let ty = MessageType::new(Class::ErrorResponse, method);
         let software = self.config.software.clone();
         let auth = &mut self.auth;
-        let rng = &mut self.rng;
+        let client = tuple.client;
         let len = (|| -> Result<usize, EncodeError> {
             let mut w = MessageWriter::new(&mut buf, ty, tid)?;
             if let Some(s) = &software {
@@ -503,7 +507,7 @@ impl TurnServer {
                 w.add(&UnknownAttributes(List::Items(unknown)))?;
             }
             if code == 401 || code == 438 {
-                auth.add_challenge(now, rng, &mut w)?;
+                auth.add_challenge(now, client, &mut w)?;
                 w.add_fingerprint()?;
             } else if let Some(v) = verified {
                 v.sign(&mut w)?;
@@ -561,7 +565,7 @@ impl TurnServer {
         {
             return self.error(now, tuple, method, tid, 400, None);
         }
-        let verified = match self.auth.verify(now, msg) {
+        let verified = match self.auth.verify(now, msg, tuple.client) {
             Ok(v) => v,
             Err(rejection) => {
                 let (code, _) = ServerAuth::code(rejection);

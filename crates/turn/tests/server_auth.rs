@@ -1,0 +1,273 @@
+//! Attacks on the server's long-term credential mechanism (RFC 8489 §9.2.4): nonce floods,
+//! nonces replayed from elsewhere, a stripped PASSWORD-ALGORITHMS offer, and the order of the
+//! checks. Requests are written by hand so they can be wrong in exactly one way.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::{
+    ErrorCode, Lifetime, List, Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm,
+    RequestedTransport, Username,
+};
+use floe_stun::{
+    Class, LongTermKey, Message, MessageType, MessageWriter, Method, PasswordAlgorithmKind,
+    TransactionId,
+};
+use floe_turn::{ClientConfig, ServerConfig, ServerEvent, TurnClient, TurnEvent, TurnServer};
+
+const SERVER: &str = "192.0.2.1:3478";
+const CLIENT: &str = "198.51.100.10:5000";
+const REALM: &str = "example.test";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn server(password_algorithms: bool) -> TurnServer {
+    let mut config = ServerConfig::new(REALM, "alice", "secret");
+    config.password_algorithms = password_algorithms;
+    TurnServer::new(config, [4; 32])
+}
+
+/// Sends `bytes` from `from`; returns the server's answers to `from`, binding relays it asks
+/// for on the way.
+fn ask(server: &mut TurnServer, now: Instant, from: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+    server.handle_client(now, addr(SERVER), from, floe_turn::Transport::Udp, bytes);
+    let mut port = 50_000;
+    while let Some(ev) = server.poll_event() {
+        if let ServerEvent::BindRelay {
+            allocation, family, ..
+        } = ev
+        {
+            port += 1;
+            let relay = SocketAddr::new("192.0.2.1".parse().unwrap(), port);
+            server.relay_bound(now, allocation, family, Some(relay));
+        }
+    }
+    std::iter::from_fn(|| server.poll_transmit())
+        .filter(|t| t.destination == from)
+        .map(|t| t.payload)
+        .collect()
+}
+
+fn error_code(bytes: &[u8]) -> Option<u16> {
+    Message::decode(bytes)
+        .ok()?
+        .get::<ErrorCode>()
+        .ok()
+        .flatten()
+        .map(|e| e.code)
+}
+
+/// The NONCE of a 401 the server gives to `from` for an unauthenticated Allocate.
+fn nonce_for(server: &mut TurnServer, now: Instant, from: SocketAddr) -> String {
+    let replies = ask(server, now, from, &unauthenticated_allocate(1));
+    let msg = Message::decode(&replies[0]).unwrap();
+    assert_eq!(error_code(&replies[0]), Some(401));
+    msg.get::<Nonce>().unwrap().unwrap().0.to_owned()
+}
+
+fn unauthenticated_allocate(n: u32) -> Vec<u8> {
+    let mut id = [0u8; 12];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    let mut buf = [0u8; 64];
+    let ty = MessageType::new(Class::Request, Method::ALLOCATE);
+    let mut w = MessageWriter::new(&mut buf, ty, TransactionId::new(id)).unwrap();
+    w.add(&RequestedTransport::UDP).unwrap();
+    w.add_fingerprint().unwrap();
+    let len = w.finish();
+    buf[..len].to_vec()
+}
+
+/// What a signed request carries, each part replaceable.
+struct Signed<'a> {
+    method: Method,
+    password: &'a str,
+    nonce: &'a str,
+    algorithm: Option<u16>,
+    offered: Option<&'a [u16]>,
+}
+
+impl Signed<'_> {
+    fn encode(&self) -> Vec<u8> {
+        let kind = match self.algorithm {
+            Some(PasswordAlgorithm::SHA256) => PasswordAlgorithmKind::Sha256,
+            _ => PasswordAlgorithmKind::Md5,
+        };
+        let key = LongTermKey::derive("alice", REALM, self.password, kind).unwrap();
+        let mut buf = [0u8; 512];
+        let ty = MessageType::new(Class::Request, self.method);
+        let mut w = MessageWriter::new(&mut buf, ty, TransactionId::new([7; 12])).unwrap();
+        if self.method == Method::ALLOCATE {
+            w.add(&RequestedTransport::UDP).unwrap();
+        } else {
+            w.add(&Lifetime(600)).unwrap();
+        }
+        w.add(&Username("alice")).unwrap();
+        w.add(&Realm(REALM)).unwrap();
+        w.add(&Nonce(self.nonce)).unwrap();
+        if let Some(a) = self.algorithm {
+            w.add(&PasswordAlgorithm::new(a)).unwrap();
+        }
+        if let Some(list) = self.offered {
+            let list: Vec<PasswordAlgorithm<'_>> =
+                list.iter().map(|a| PasswordAlgorithm::new(*a)).collect();
+            w.add(&PasswordAlgorithms(List::Items(&list))).unwrap();
+        }
+        w.add_message_integrity(&key.integrity_key()).unwrap();
+        w.add_fingerprint().unwrap();
+        let len = w.finish();
+        buf[..len].to_vec()
+    }
+}
+
+fn allocate_with(nonce: &str) -> Signed<'_> {
+    Signed {
+        method: Method::ALLOCATE,
+        password: "secret",
+        nonce,
+        algorithm: None,
+        offered: None,
+    }
+}
+
+/// Nonces are stateless: 20,000 unauthenticated Allocates from as many spoofed sources, each
+/// answered with a 401 and a fresh nonce, do not make a real client's nonce stale (with a
+/// table of handed-out nonces they evicted it, and the client's next request got 438).
+#[test]
+fn a_flood_of_401s_does_not_make_a_clients_nonce_stale() {
+    let now = Instant::now();
+    let mut server = server(false);
+    let nonce = nonce_for(&mut server, now, addr(CLIENT));
+    let ok = ask(
+        &mut server,
+        now,
+        addr(CLIENT),
+        &allocate_with(&nonce).encode(),
+    );
+    assert_eq!(error_code(&ok[0]), None, "allocated");
+    for i in 0..20_000u32 {
+        let from = SocketAddr::from(([203, 0, (i >> 8) as u8, i as u8], 40_000));
+        let replies = ask(&mut server, now, from, &unauthenticated_allocate(i));
+        assert_eq!(error_code(&replies[0]), Some(401));
+    }
+    let refresh = Signed {
+        method: Method::REFRESH,
+        ..allocate_with(&nonce)
+    };
+    let replies = ask(&mut server, now, addr(CLIENT), &refresh.encode());
+    assert_eq!(error_code(&replies[0]), None);
+    assert_eq!(server.allocation_count(), 1);
+}
+
+/// A nonce is bound to the transport address it was handed to: from anywhere else, even with
+/// the right password, it is stale (438, with a nonce for the new address).
+#[test]
+fn a_nonce_is_good_only_from_the_address_it_was_given_to() {
+    let now = Instant::now();
+    let mut server = server(false);
+    let nonce = nonce_for(&mut server, now, addr(CLIENT));
+    let elsewhere = addr("198.51.100.11:5000");
+    let replies = ask(&mut server, now, elsewhere, &allocate_with(&nonce).encode());
+    assert_eq!(error_code(&replies[0]), Some(438));
+    let fresh = Message::decode(&replies[0]).unwrap();
+    let fresh = fresh.get::<Nonce>().unwrap().unwrap().0.to_owned();
+    let replies = ask(&mut server, now, elsewhere, &allocate_with(&fresh).encode());
+    assert_eq!(error_code(&replies[0]), None);
+}
+
+/// Nonces go stale after their lifetime (RFC 8489 §9.2.4 step 6).
+#[test]
+fn a_nonce_goes_stale_after_its_lifetime() {
+    let now = Instant::now();
+    let mut server = server(false);
+    let nonce = nonce_for(&mut server, now, addr(CLIENT));
+    let later = now + Duration::from_secs(601);
+    let replies = ask(
+        &mut server,
+        later,
+        addr(CLIENT),
+        &allocate_with(&nonce).encode(),
+    );
+    assert_eq!(error_code(&replies[0]), Some(438));
+}
+
+/// RFC 8489 §9.2.4: staleness is checked last. A wrong password with a stale nonce gets 401,
+/// so a 438 (and a fresh nonce) goes only to someone who knows the password.
+#[test]
+fn a_wrong_password_with_a_stale_nonce_gets_401_not_438() {
+    let now = Instant::now();
+    let mut server = server(false);
+    let wrong = Signed {
+        password: "guess",
+        ..allocate_with("obMatJos2AAAAnot-a-nonce-of-ours")
+    };
+    let replies = ask(&mut server, now, addr(CLIENT), &wrong.encode());
+    assert_eq!(error_code(&replies[0]), Some(401));
+}
+
+/// RFC 8489 §9.2.4 step 3: a request that names a password algorithm must echo the offered
+/// PASSWORD-ALGORITHMS unchanged. One whose echo lost SHA-256 (as a man in the middle that
+/// stripped it would make it) gets 400, and so does one that names an algorithm without the
+/// list.
+#[test]
+fn an_altered_password_algorithms_echo_gets_400() {
+    let now = Instant::now();
+    let mut server = server(true);
+    let nonce = nonce_for(&mut server, now, addr(CLIENT));
+    let offered = [PasswordAlgorithm::SHA256, PasswordAlgorithm::MD5];
+    for (algorithm, echoed) in [
+        (PasswordAlgorithm::MD5, Some(&[PasswordAlgorithm::MD5][..])),
+        (
+            PasswordAlgorithm::SHA256,
+            Some(&[PasswordAlgorithm::SHA256][..]),
+        ),
+        (PasswordAlgorithm::SHA256, None),
+    ] {
+        let request = Signed {
+            algorithm: Some(algorithm),
+            offered: echoed,
+            ..allocate_with(&nonce)
+        };
+        let replies = ask(&mut server, now, addr(CLIENT), &request.encode());
+        assert_eq!(error_code(&replies[0]), Some(400), "{algorithm} {echoed:?}");
+    }
+    // The unaltered echo is accepted.
+    let request = Signed {
+        algorithm: Some(PasswordAlgorithm::SHA256),
+        offered: Some(&offered),
+        ..allocate_with(&nonce)
+    };
+    let replies = ask(&mut server, now, addr(CLIENT), &request.encode());
+    assert_eq!(error_code(&replies[0]), None);
+}
+
+/// The client side of the downgrade (RFC 8489 §9.2.5): a 401 whose nonce says the server
+/// offers PASSWORD-ALGORITHMS but which carries none was tampered with; the client gives up
+/// rather than answer with MD5.
+#[test]
+fn the_client_refuses_a_challenge_stripped_of_password_algorithms() {
+    let now = Instant::now();
+    let mut server = server(true);
+    let mut client = TurnClient::new(ClientConfig::new(addr(SERVER), "alice", "secret"), [6; 32]);
+    client.allocate(now).unwrap();
+    let request = client.poll_transmit().unwrap().payload.to_vec();
+    let replies = ask(&mut server, now, addr(CLIENT), &request);
+    let challenge = Message::decode(&replies[0]).unwrap();
+    let nonce = challenge.get::<Nonce>().unwrap().unwrap().0.to_owned();
+    assert!(challenge.get::<PasswordAlgorithms>().unwrap().is_some());
+    // The same 401 without PASSWORD-ALGORITHMS.
+    let mut buf = [0u8; 256];
+    let ty = MessageType::new(Class::ErrorResponse, Method::ALLOCATE);
+    let mut w = MessageWriter::new(&mut buf, ty, challenge.transaction_id()).unwrap();
+    w.add(&ErrorCode::new(401, "Unauthenticated")).unwrap();
+    w.add(&Realm(REALM)).unwrap();
+    w.add(&Nonce(&nonce)).unwrap();
+    w.add_fingerprint().unwrap();
+    let len = w.finish();
+    let _ = client.handle_datagram(now, addr(SERVER), &buf[..len]);
+    let events: Vec<TurnEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(matches!(events[..], [TurnEvent::Failed(_)]), "{events:?}");
+    // No MD5-keyed answer went out.
+    assert!(client.poll_transmit().is_none());
+}
