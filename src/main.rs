@@ -79,13 +79,17 @@ enum Command {
         #[arg(
             long = "user",
             value_name = "NAME:PASSWORD",
-            required = true,
+            required_unless_present = "users_file",
             value_parser = user_password
         )]
         users: Vec<(String, String)>,
-        /// REALM of the long-term credentials.
-        #[arg(long, default_value = "floe")]
-        realm: String,
+        /// A file of users, one `NAME:PASSWORD` per line (blank lines and lines starting
+        /// with `#` skipped), read once at start; keeps passwords off the command line.
+        #[arg(long = "users", value_name = "FILE")]
+        users_file: Option<std::path::PathBuf>,
+        /// REALM of the long-term credentials (default: this machine's host name).
+        #[arg(long)]
+        realm: Option<String>,
         /// At most this many allocations at once.
         #[arg(long, default_value_t = floe::turn_server::DEFAULT_MAX_ALLOCATIONS)]
         max_allocations: usize,
@@ -146,6 +150,37 @@ fn user_password(s: &str) -> Result<(String, String), String> {
         Some((user, pass)) if !user.is_empty() => Ok((user.to_owned(), pass.to_owned())),
         _ => Err("expected NAME:PASSWORD".into()),
     }
+}
+
+/// The users of a `--users` file: `NAME:PASSWORD` lines; blank lines and `#` comments skipped.
+fn read_users(path: &std::path::Path) -> Result<Vec<(String, String)>, floe::Error> {
+    let bad = |what: String| floe::Error::InvalidConfiguration(what);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let mut users = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let user =
+            user_password(line).map_err(|e| bad(format!("{}:{}: {e}", path.display(), n + 1)))?;
+        users.push(user);
+    }
+    if users.is_empty() {
+        return Err(bad(format!("{}: no users", path.display())));
+    }
+    Ok(users)
+}
+
+/// This machine's host name (the default realm), or "floe" when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "floe".to_owned())
 }
 
 fn seconds(s: f64) -> Result<Duration, floe::Error> {
@@ -254,11 +289,16 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
         Command::TurnServer {
             listen,
             relay_ip,
-            users,
+            mut users,
+            users_file,
             realm,
             max_allocations,
             allowed_peers,
         } => {
+            if let Some(path) = users_file {
+                users.extend(read_users(&path)?);
+            }
+            let realm = realm.unwrap_or_else(host_name);
             let config = floe::turn_server::TurnServerConfig {
                 relay_ip,
                 max_allocations,

@@ -190,6 +190,63 @@ fn turn_server_refuses_loopback_peers_unless_allowed() {
     );
 }
 
+/// `--users FILE` reads `NAME:PASSWORD` lines (comments and blank lines skipped), and the
+/// realm defaults to the host name; `floe turn` then allocates with a user from the file.
+#[test]
+fn turn_server_reads_users_from_a_file_and_names_the_host_as_realm() {
+    let dir = std::env::temp_dir().join(format!("floe-users-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users");
+    std::fs::write(
+        &file,
+        "# who may allocate\n\ncarol:pw:with:colons\ndave:x\n",
+    )
+    .unwrap();
+    let (_server, v) =
+        floe_turn_server(&["--listen", "127.0.0.1:0", "--users", file.to_str().unwrap()]);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "floe".into());
+    assert_eq!(v["realm"], host.as_str(), "{v}");
+    let port = listening_port(&v);
+    let server = format!("127.0.0.1:{port}");
+    let out = run(
+        FLOE,
+        &[
+            "turn",
+            &server,
+            "--user",
+            "carol",
+            "--pass",
+            "pw:with:colons",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        FLOE,
+        &["turn", &server, "--user", "carol", "--pass", "wrong"],
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    // A file with a bad line is refused with its line number.
+    std::fs::write(&file, "carol:pw\nnocolon\n").unwrap();
+    let out = run(
+        FLOE,
+        &[
+            "turn-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+            file.to_str().unwrap(),
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(":2:"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn turn_server_usage_errors() {
     // No user: clap refuses before anything is bound.
