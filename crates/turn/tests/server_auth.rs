@@ -29,6 +29,13 @@ fn server(password_algorithms: bool) -> TurnServer {
     TurnServer::new(config, [4; 32])
 }
 
+/// A server that answers every unauthenticated request (no reply budget).
+fn unlimited_server() -> TurnServer {
+    let mut config = ServerConfig::new(REALM, "alice", "secret");
+    config.unauthenticated_replies = 0;
+    TurnServer::new(config, [4; 32])
+}
+
 /// Sends `bytes` from `from`; returns the server's answers to `from`, binding relays it asks
 /// for on the way.
 fn ask(server: &mut TurnServer, now: Instant, from: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -137,7 +144,7 @@ fn allocate_with(nonce: &str) -> Signed<'_> {
 #[test]
 fn a_flood_of_401s_does_not_make_a_clients_nonce_stale() {
     let now = Instant::now();
-    let mut server = server(false);
+    let mut server = unlimited_server();
     let nonce = nonce_for(&mut server, now, addr(CLIENT));
     let ok = ask(
         &mut server,
@@ -270,4 +277,44 @@ fn the_client_refuses_a_challenge_stripped_of_password_algorithms() {
     assert!(matches!(events[..], [TurnEvent::Failed(_)]), "{events:?}");
     // No MD5-keyed answer went out.
     assert!(client.poll_transmit().is_none());
+}
+
+/// A spoofed source gets a burst of 20 unauthenticated answers, then 10 a second: a flood of
+/// 1,000 small requests from one address makes the server send 20 answers, not 1,000 answers
+/// five times their size. Another client is not affected.
+#[test]
+fn unauthenticated_answers_are_rationed_per_source() {
+    let now = Instant::now();
+    let mut server = server(false);
+    let spoofed = addr("203.0.113.66:1234");
+    let mut sent = 0usize;
+    let mut answered = 0usize;
+    let mut answer_bytes = 0usize;
+    for i in 0..1_000u32 {
+        let request = unauthenticated_allocate(i);
+        sent += request.len();
+        let replies = ask(&mut server, now, spoofed, &request);
+        answered += replies.len();
+        answer_bytes += replies.iter().map(Vec::len).sum::<usize>();
+    }
+    assert_eq!(answered, 20);
+    assert!(
+        answer_bytes < sent / 10,
+        "{answer_bytes} bytes out for {sent} in"
+    );
+    // A second later the source has 10 more.
+    let later = now + Duration::from_secs(1);
+    let more: usize = (0..100u32)
+        .map(|i| ask(&mut server, later, spoofed, &unauthenticated_allocate(i)).len())
+        .sum();
+    assert_eq!(more, 10);
+    // A real client elsewhere still gets its challenge and its allocation.
+    let nonce = nonce_for(&mut server, later, addr(CLIENT));
+    let ok = ask(
+        &mut server,
+        later,
+        addr(CLIENT),
+        &allocate_with(&nonce).encode(),
+    );
+    assert_eq!(error_code(&ok[0]), None);
 }

@@ -18,6 +18,7 @@
 mod auth;
 mod peer_policy;
 mod permissions;
+mod reply_budget;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +39,7 @@ use floe_stun::{
 use ipnet::IpNet;
 
 use self::peer_policy::PeerPolicy;
+use self::reply_budget::ReplyBudget;
 use crate::channel_data;
 use crate::rng::Csprng;
 use crate::Transport;
@@ -79,6 +81,11 @@ pub struct ServerConfig {
     pub max_channels: usize,
     /// At most this many XOR-PEER-ADDRESS in one CreatePermission; beyond, 400 (default 8).
     pub max_peers_per_request: usize,
+    /// Answers to requests not (yet) authenticated — Binding, 401, 400, 438 — per source IP
+    /// and second, in bursts of twice that; beyond, such requests are dropped unanswered, so
+    /// the server is no amplifier for spoofed floods and password guessing is slowed
+    /// (default 10; 0: no limit).
+    pub unauthenticated_replies: u32,
     /// SOFTWARE for responses.
     pub software: Option<String>,
     /// The driver sets the DF bit on a relay socket when [`ServerEvent::BindRelay`] asks for
@@ -108,6 +115,7 @@ impl ServerConfig {
             max_permissions: 64,
             max_channels: 64,
             max_peers_per_request: 8,
+            unauthenticated_replies: 10,
             software: None,
             dont_fragment: false,
             allowed_peers: Vec::new(),
@@ -187,6 +195,7 @@ pub struct TurnServer {
     config: ServerConfig,
     auth: ServerAuth,
     peers: PeerPolicy,
+    unauthenticated: ReplyBudget,
     rng: Csprng,
     allocations: BTreeMap<AllocationId, Allocation>,
     by_tuple: HashMap<FiveTuple, AllocationId>,
@@ -215,7 +224,9 @@ impl TurnServer {
         );
         // Only the derived keys are kept (in `auth`), not the passwords.
         config.users.clear();
+        let unauthenticated = ReplyBudget::new(rng.key(), config.unauthenticated_replies);
         Self {
+            unauthenticated,
             peers: PeerPolicy::new(&config.allowed_peers),
             config,
             auth,
@@ -553,7 +564,10 @@ impl TurnServer {
         let method = msg.method();
         let tid = msg.transaction_id();
         if method == Method::BINDING {
-            return self.binding(tuple, tid);
+            if self.unauthenticated.take(now, tuple.client.ip()) {
+                self.binding(tuple, tid);
+            }
+            return;
         }
         if ![
             Method::ALLOCATE,
@@ -563,13 +577,19 @@ impl TurnServer {
         ]
         .contains(&method)
         {
-            return self.error(now, tuple, method, tid, 400, None);
+            if self.unauthenticated.take(now, tuple.client.ip()) {
+                self.error(now, tuple, method, tid, 400, None);
+            }
+            return;
         }
         let verified = match self.auth.verify(now, msg, tuple.client) {
             Ok(v) => v,
             Err(rejection) => {
-                let (code, _) = ServerAuth::code(rejection);
-                return self.error(now, tuple, method, tid, code, None);
+                if self.unauthenticated.take(now, tuple.client.ip()) {
+                    let (code, _) = ServerAuth::code(rejection);
+                    self.error(now, tuple, method, tid, code, None);
+                }
+                return;
             }
         };
         // RFC 8489 §6.3.1.1, after authentication: comprehension-required attributes the
