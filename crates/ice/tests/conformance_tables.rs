@@ -1,25 +1,29 @@
-//! Keeps the RFC conformance tables in `crates/ice/conformance/` honest.
+//! Keeps the RFC conformance tables of floe-ice, floe-turn and floe-stun honest: one checker
+//! for `crates/{ice,turn,stun}/conformance/*.md`.
 //!
 //! Every `*.md` there holds one markdown table with the header
 //! `| § | requirement | status | test |` and one row per normative statement of an RFC.
 //! [`every_conformance_row_names_a_test_that_exists`] reads each row and fails, listing every bad
 //! row with its file and line, when
 //!
-//! - the status is not `yes`, `deviation` or `n/a`, or the § is not a section number;
+//! - the status is not `yes`, `no`, `deviation` or `n/a`, or the § is not a section number;
 //! - a `yes` row names no test (a `TODO` is reported as such: the requirement still needs one);
-//! - a named test, `tests/<file>.rs::<fn>` or `src/<file>.rs::<fn>` relative to `crates/ice`
-//!   (several separated by commas), points at a file that does not exist, or at a file without a
-//!   `fn <fn>(` that has `#[test]` among the attribute lines just above it (within the three
-//!   previous non-empty lines); a test that is also `#[ignore]`d does not count;
+//! - a named test, `tests/<file>.rs::<fn>` or `src/<file>.rs::<fn>` relative to the crate whose
+//!   `conformance/` holds the table (several separated by commas), points at a file that does not
+//!   exist, or at a file without a `fn <fn>(` that has `#[test]` among the attribute lines just
+//!   above it (within the three previous non-empty lines); a test that is also `#[ignore]`d does
+//!   not count;
 //! - a `deviation` row's requirement does not end with `— deviation: <reason>`, names something
 //!   that is not a test (`—` when no test shows the departure), or its § has no
-//!   `## RFC NNNN §x.y — …` section for the same RFC in `crates/ice/DEVIATIONS.md`;
+//!   `## RFC NNNN §x.y — …` section for the same RFC in that crate's `DEVIATIONS.md`;
+//! - a `no` row (the code does not do it yet) names anything but `—` in its test cell;
 //! - an `n/a` row gives no reason (`n/a: …`).
 //!
-//! [`conformance_tables_cover_each_rfc`] checks that the tables of RFC 8445, 8838, 7675 and 8863
-//! exist and are not stubs.
+//! [`conformance_tables_cover_each_rfc`] checks that each crate's expected tables exist and are
+//! not stubs (RFC 8445, 8838, 7675 and 8863 for floe-ice, RFC 8656 for floe-turn, RFC 8489 for
+//! floe-stun), and that each of those crates has its `DEVIATIONS.md`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -35,25 +39,43 @@ struct Row {
     test: String,
 }
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The crates whose `conformance/` tables this file checks, as directory names under `crates/`.
+const CRATES: [&str; 3] = ["ice", "turn", "stun"];
+
+/// `crates/<name>` of the workspace (this file runs with `crates/ice` as its manifest dir).
+fn crate_dir(name: &str) -> PathBuf {
+    let ice = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    ice.parent()
+        .map_or_else(|| ice.clone(), Path::to_path_buf)
+        .join(name)
 }
 
-/// The `*.md` files of `conformance/`, sorted.
-fn table_files() -> Vec<PathBuf> {
-    let dir = crate_dir().join("conformance");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    files.sort();
-    files
+/// One table file: the crate it belongs to and its path.
+struct TableFile {
+    krate: &'static str,
+    path: PathBuf,
 }
 
-fn file_name(path: &Path) -> String {
+/// The `*.md` files of every crate's `conformance/`, sorted within each crate.
+fn table_files() -> Vec<TableFile> {
+    let mut all = Vec::new();
+    for krate in CRATES {
+        let dir = crate_dir(krate).join("conformance");
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        files.sort();
+        all.extend(files.into_iter().map(|path| TableFile { krate, path }));
+    }
+    all
+}
+
+/// `crates/<crate>/conformance/<file>`, as problems name it.
+fn file_name(krate: &str, path: &Path) -> String {
     format!(
-        "conformance/{}",
+        "crates/{krate}/conformance/{}",
         path.file_name().unwrap_or_default().to_string_lossy()
     )
 }
@@ -148,11 +170,13 @@ fn starts_item(line: &str, at: usize) -> bool {
         .map_or(true, char::is_whitespace)
 }
 
-/// Checks that `path` (relative to the crate) has a `#[test] fn name(`, not ignored.
-fn check_test_exists(path: &str, name: &str) -> Result<(), String> {
-    let file = crate_dir().join(path);
+/// Checks that `path` (relative to `crates/<krate>`) has a `#[test] fn name(`, not ignored.
+fn check_test_exists(krate: &str, path: &str, name: &str) -> Result<(), String> {
+    let file = crate_dir(krate).join(path);
     if !file.is_file() {
-        return Err(format!("test file {path} does not exist (for `{name}`)"));
+        return Err(format!(
+            "test file {path} does not exist in crates/{krate} (for `{name}`)"
+        ));
     }
     let text = fs::read_to_string(&file).map_err(|e| format!("cannot read {path}: {e}"))?;
     let lines: Vec<&str> = text.lines().collect();
@@ -196,9 +220,9 @@ fn check_test_exists(path: &str, name: &str) -> Result<(), String> {
     }
 }
 
-/// The (RFC, §) pairs that have a `## RFC NNNN §x.y — …` section in DEVIATIONS.md.
-fn deviation_sections() -> BTreeSet<(String, String)> {
-    let path = crate_dir().join("DEVIATIONS.md");
+/// The (RFC, §) pairs that have a `## RFC NNNN §x.y — …` section in `crates/<krate>/DEVIATIONS.md`.
+fn deviation_sections(krate: &str) -> BTreeSet<(String, String)> {
+    let path = crate_dir(krate).join("DEVIATIONS.md");
     let text = fs::read_to_string(&path).unwrap_or_default();
     let mut sections = BTreeSet::new();
     for line in text.lines() {
@@ -237,7 +261,12 @@ fn is_section_number(s: &str) -> bool {
             .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn check_row(row: &Row, deviations: &BTreeSet<(String, String)>, problems: &mut Vec<String>) {
+fn check_row(
+    krate: &str,
+    row: &Row,
+    deviations: &BTreeSet<(String, String)>,
+    problems: &mut Vec<String>,
+) {
     let at = format!("{}:{}: § {}", row.file, row.line, row.section);
     let mut problem = |what: String| problems.push(format!("{at}: {what}"));
     if !is_section_number(&row.section) {
@@ -263,7 +292,7 @@ fn check_row(row: &Row, deviations: &BTreeSet<(String, String)>, problems: &mut 
     };
     let check_refs = |refs: Vec<(String, String)>, problem: &mut dyn FnMut(String)| {
         for (path, name) in refs {
-            if let Err(e) = check_test_exists(&path, &name) {
+            if let Err(e) = check_test_exists(krate, &path, &name) {
                 problem(e);
             }
         }
@@ -287,10 +316,15 @@ fn check_row(row: &Row, deviations: &BTreeSet<(String, String)>, problems: &mut 
             match rfc_of(&row.file) {
                 Some(rfc) if deviations.contains(&(rfc.clone(), row.section.clone())) => {}
                 Some(rfc) => problem(format!(
-                    "no `## RFC {rfc} §{} — …` section in DEVIATIONS.md",
+                    "no `## RFC {rfc} §{} — …` section in crates/{krate}/DEVIATIONS.md",
                     row.section
                 )),
                 None => problem("the file name must be rfcNNNN.md".into()),
+            }
+        }
+        "no" => {
+            if row.test != "—" {
+                problem("a `no` row names no test: its test cell must be `—`".into());
             }
         }
         "n/a" => {
@@ -300,22 +334,26 @@ fn check_row(row: &Row, deviations: &BTreeSet<(String, String)>, problems: &mut 
             }
         }
         other => problem(format!(
-            "status `{other}` is not one of yes, deviation, n/a"
+            "status `{other}` is not one of yes, no, deviation, n/a"
         )),
     }
 }
 
 #[test]
 fn every_conformance_row_names_a_test_that_exists() {
-    let deviations = deviation_sections();
+    let deviations: BTreeMap<&str, BTreeSet<(String, String)>> = CRATES
+        .iter()
+        .map(|&krate| (krate, deviation_sections(krate)))
+        .collect();
     let mut problems = Vec::new();
     let mut rows = 0;
-    for path in table_files() {
-        let name = file_name(&path);
+    for TableFile { krate, path } in table_files() {
+        let name = file_name(krate, &path);
         let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sections = &deviations[krate];
         for row in parse_table(&name, &text, &mut problems) {
             rows += 1;
-            check_row(&row, &deviations, &mut problems);
+            check_row(krate, &row, sections, &mut problems);
         }
     }
     assert!(rows > 0, "no conformance rows found");
@@ -327,27 +365,46 @@ fn every_conformance_row_names_a_test_that_exists() {
     );
 }
 
+/// The tables each crate must have, with the fewest rows that is not a stub.
+const EXPECTED: [(&str, &[(&str, usize)]); 3] = [
+    (
+        "ice",
+        &[
+            ("rfc8445.md", 50),
+            ("rfc8838.md", 10),
+            ("rfc7675.md", 10),
+            ("rfc8863.md", 10),
+        ],
+    ),
+    ("turn", &[("rfc8656.md", 40)]),
+    ("stun", &[("rfc8489.md", 40)]),
+];
+
 #[test]
 fn conformance_tables_cover_each_rfc() {
-    let dir = crate_dir().join("conformance");
     let mut problems = Vec::new();
-    for (file, min_rows) in [
-        ("rfc8445.md", 50),
-        ("rfc8838.md", 10),
-        ("rfc7675.md", 10),
-        ("rfc8863.md", 10),
-    ] {
-        let path = dir.join(file);
-        let Ok(text) = fs::read_to_string(&path) else {
-            problems.push(format!("conformance/{file} is missing"));
-            continue;
-        };
-        let mut ignored = Vec::new();
-        let rows = parse_table(&format!("conformance/{file}"), &text, &mut ignored).len();
-        if rows < min_rows {
-            problems.push(format!(
-                "conformance/{file} has {rows} rows, fewer than {min_rows}"
-            ));
+    for (krate, tables) in EXPECTED {
+        let dir = crate_dir(krate).join("conformance");
+        for &(file, min_rows) in tables {
+            let name = format!("crates/{krate}/conformance/{file}");
+            let Ok(text) = fs::read_to_string(dir.join(file)) else {
+                problems.push(format!("{name} is missing"));
+                continue;
+            };
+            let mut ignored = Vec::new();
+            let rows = parse_table(&name, &text, &mut ignored).len();
+            if rows < min_rows {
+                problems.push(format!("{name} has {rows} rows, fewer than {min_rows}"));
+            }
+        }
+        if !crate_dir(krate).join("DEVIATIONS.md").is_file() {
+            problems.push(format!("crates/{krate}/DEVIATIONS.md is missing"));
+        }
+    }
+    // Every crate checked by `every_conformance_row_names_a_test_that_exists` has expectations.
+    for krate in CRATES {
+        if !EXPECTED.iter().any(|(k, _)| *k == krate) {
+            problems.push(format!("crates/{krate}: no expected conformance tables"));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

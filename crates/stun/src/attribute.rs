@@ -53,7 +53,7 @@ pub mod types {
     pub const PRIORITY: u16 = 0x0024;
     /// USE-CANDIDATE (RFC 8445 §16.1).
     pub const USE_CANDIDATE: u16 = 0x0025;
-    /// PADDING (RFC 5780 §7.4).
+    /// PADDING (RFC 5780 §7.6).
     pub const PADDING: u16 = 0x0026;
     /// RESPONSE-PORT (RFC 5780 §7.5).
     pub const RESPONSE_PORT: u16 = 0x0027;
