@@ -902,3 +902,22 @@ fn permissions_and_channels_per_allocation_are_capped_with_508() {
         .count();
     assert_eq!(refused, 1, "{:?}", net.events);
 }
+
+/// RFC 8656 §8.1: a Refresh whose every transmission is lost times out after 39.5 s, long
+/// before the allocation expires at the server (600 s lifetime, refreshed at 480 s); the
+/// client sends a new Refresh then, instead of giving the allocation up.
+#[test]
+fn a_refresh_lost_to_the_network_is_sent_again_until_the_allocation_expires() {
+    let mut net = Net::udp();
+    net.allocate();
+    net.advance(Duration::from_secs(479));
+    net.drop_next_to_server = 7;
+    net.advance(Duration::from_secs(100));
+    assert!(net.client.is_allocated(), "{:?}", net.events);
+    assert!(!net.events.iter().any(|e| matches!(e, TurnEvent::Failed(_))));
+    assert!(net
+        .events
+        .iter()
+        .any(|e| matches!(e, TurnEvent::Refreshed { .. })));
+    assert_eq!(net.server.allocation_count(), 1);
+}

@@ -146,6 +146,8 @@ pub(crate) struct Allocation {
     pub(crate) lifetime: Duration,
     pub(crate) refresh_at: Instant,
     pub(crate) refresh_in_flight: bool,
+    /// When the server lets the allocation go unless refreshed.
+    pub(crate) expires: Instant,
 }
 
 impl Allocation {
@@ -153,6 +155,7 @@ impl Allocation {
         self.lifetime = lifetime;
         self.refresh_at = now + refresh_after(lifetime);
         self.refresh_in_flight = false;
+        self.expires = now + lifetime;
     }
 }
 

@@ -483,6 +483,7 @@ impl Core {
                     lifetime,
                     refresh_at: now,
                     refresh_in_flight: false,
+                    expires: now + lifetime,
                 };
                 allocation.granted(now, lifetime);
                 self.state = State::Allocated(allocation);
@@ -661,6 +662,19 @@ impl Core {
                 }
                 None => TurnError::Timeout,
             };
+            // RFC 8656 §8.1: a Refresh lost to the network is sent again (a new transaction)
+            // for as long as the allocation has not expired at the server.
+            let refresh = matches!(event.user.kind, RequestKind::Refresh { .. })
+                && !event.user.is_deallocation();
+            if refresh && error == TurnError::Timeout {
+                if let State::Allocated(a) = &mut self.state {
+                    if now < a.expires {
+                        a.refresh_in_flight = false;
+                        a.refresh_at = now;
+                        continue;
+                    }
+                }
+            }
             self.fail(event.user, error);
         }
         let State::Allocated(a) = &mut self.state else {
