@@ -194,7 +194,7 @@ impl TurnClient {
         let channel = self
             .core
             .permissions
-            .channel_for(peer)
+            .channel_for(peer, now)
             .ok_or(SendError::NoChannelAvailable)?;
         if self.core.permissions.start_channel(peer) {
             self.core.request(
@@ -696,7 +696,7 @@ impl Core {
             }
         }
         for peer in self.permissions.due_channels(now) {
-            if let Some(channel) = self.permissions.channel_for(peer) {
+            if let Some(channel) = self.permissions.channel_for(peer, now) {
                 if self.permissions.start_channel(peer) {
                     self.request(
                         now,

@@ -41,7 +41,15 @@ pub(crate) struct Permissions {
     pub(crate) channels: BTreeMap<SocketAddr, Channel>,
     by_number: BTreeMap<u16, SocketAddr>,
     next_channel: u16,
+    /// Numbers whose binding ended, with their peer and when they may go to another peer: not
+    /// before 5 minutes (RFC 8656 §12). The clock starts at the next `channel_for`, as a
+    /// failure is learnt without the time; the wait is then 5 minutes or a little more.
+    cooling: BTreeMap<u16, (SocketAddr, Option<Instant>)>,
 }
+
+/// RFC 8656 §12: a channel number (and its peer) stays out of other bindings this long after
+/// its binding ended.
+const CHANNEL_COOLDOWN: Duration = Duration::from_secs(300);
 
 impl Permissions {
     /// Marks `ip` as being requested; false when a request for it is already outstanding.
@@ -85,29 +93,53 @@ impl Permissions {
     }
 
     /// The channel bound, or being bound, to `peer`, or a fresh number for it.
-    pub(crate) fn channel_for(&mut self, peer: SocketAddr) -> Option<u16> {
+    pub(crate) fn channel_for(&mut self, peer: SocketAddr, now: Instant) -> Option<u16> {
         if let Some(c) = self.channels.get(&peer) {
             return Some(c.number);
         }
-        let span = usize::from(CHANNEL_MAX - CHANNEL_MIN) + 1;
-        if self.by_number.len() >= span {
+        for (_, until) in self.cooling.values_mut() {
+            until.get_or_insert(now + CHANNEL_COOLDOWN);
+        }
+        self.cooling
+            .retain(|_, (_, until)| until.is_some_and(|t| t > now));
+        // The same peer may have its old number back at once (RFC 8656 §12 forbids only a
+        // different pairing).
+        let again = self
+            .cooling
+            .iter()
+            .find(|(_, (p, _))| *p == peer)
+            .map(|(n, _)| *n);
+        let number = match again {
+            Some(n) => {
+                self.cooling.remove(&n);
+                n
+            }
+            None => self.free_number()?,
+        };
+        self.by_number.insert(number, peer);
+        self.channels.insert(
+            peer,
+            Channel {
+                number,
+                state: Install::Pending,
+                in_flight: false,
+            },
+        );
+        Some(number)
+    }
+
+    /// A number neither bound nor cooling down, if any is left.
+    fn free_number(&mut self) -> Option<u16> {
+        let span = CHANNEL_MAX - CHANNEL_MIN + 1;
+        if self.by_number.len() + self.cooling.len() >= usize::from(span) {
             return None;
         }
         let mut n = self.next_channel;
         loop {
-            let number = CHANNEL_MIN + n % (CHANNEL_MAX - CHANNEL_MIN + 1);
+            let number = CHANNEL_MIN + n % span;
             n = n.wrapping_add(1);
-            if !self.by_number.contains_key(&number) {
+            if !self.by_number.contains_key(&number) && !self.cooling.contains_key(&number) {
                 self.next_channel = n;
-                self.by_number.insert(number, peer);
-                self.channels.insert(
-                    peer,
-                    Channel {
-                        number,
-                        state: Install::Pending,
-                        in_flight: false,
-                    },
-                );
                 return Some(number);
             }
         }
@@ -136,6 +168,7 @@ impl Permissions {
     pub(crate) fn channel_failed(&mut self, peer: SocketAddr) {
         if let Some(c) = self.channels.remove(&peer) {
             self.by_number.remove(&c.number);
+            self.cooling.insert(c.number, (peer, None));
         }
     }
 
@@ -208,5 +241,48 @@ impl Permissions {
         self.permissions.clear();
         self.channels.clear();
         self.by_number.clear();
+        self.cooling.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(i: u32) -> SocketAddr {
+        SocketAddr::from(([198, 51, (i >> 8) as u8, i as u8], 7000))
+    }
+
+    /// RFC 8656 §12: after a binding ends, its number goes to no other peer, and its peer to
+    /// no other number, for 5 minutes. With every other number taken, a new peer gets none
+    /// until then; the old peer gets its number back at once.
+    #[test]
+    fn a_failed_channel_number_cools_down_for_five_minutes() {
+        let mut p = Permissions::default();
+        let now = Instant::now();
+        let span = u32::from(CHANNEL_MAX - CHANNEL_MIN) + 1;
+        for i in 0..span {
+            assert!(p.channel_for(peer(i), now).is_some());
+        }
+        let freed = p.channel_for(peer(7), now).unwrap();
+        p.channel_failed(peer(7));
+        let newcomer = peer(span + 1);
+        assert_eq!(p.channel_for(newcomer, now), None);
+        let later = now + CHANNEL_COOLDOWN - Duration::from_secs(1);
+        assert_eq!(p.channel_for(newcomer, later), None);
+        assert_eq!(
+            p.channel_for(newcomer, now + CHANNEL_COOLDOWN * 2),
+            Some(freed)
+        );
+    }
+
+    #[test]
+    fn the_same_peer_gets_its_number_back_at_once() {
+        let mut p = Permissions::default();
+        let now = Instant::now();
+        let n = p.channel_for(peer(1), now).unwrap();
+        p.channel_failed(peer(1));
+        assert_eq!(p.channel_for(peer(2), now).map(|m| m == n), Some(false));
+        assert_eq!(p.channel_for(peer(1), now), Some(n));
     }
 }
