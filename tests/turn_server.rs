@@ -87,6 +87,20 @@ fn uclient(port: &str, who: &[&str], counts: &[&str]) -> (bool, String) {
     (out.status.success(), output)
 }
 
+/// Starts coturn's echo peer (`turnutils_peer`) on a free loopback port; returns it and the port.
+fn echo_peer() -> (Guard, u16) {
+    let port = free_port(&["127.0.0.1"]);
+    let peer = Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnutils_peer");
+    std::thread::sleep(Duration::from_millis(200));
+    (Guard(peer), port)
+}
+
 #[test]
 fn turnutils_uclient_through_floe_turn_server() {
     if !uclient_installed() {
@@ -109,16 +123,7 @@ fn turnutils_uclient_through_floe_turn_server() {
     let port = listening_port(&v).to_string();
 
     // Three clients relaying to coturn's echo peer: 3 x 10 messages out and back.
-    let peer_port = free_port(&["127.0.0.1"]);
-    let peer = Command::new("turnutils_peer")
-        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnutils_peer");
-    let _peer = Guard(peer);
-    std::thread::sleep(Duration::from_millis(200));
+    let (_peer, peer_port) = echo_peer();
     let peer_port = peer_port.to_string();
     let (ok, stdout) = uclient(
         &port,
@@ -158,16 +163,7 @@ fn turn_server_refuses_loopback_peers_unless_allowed() {
     }
     let (_server, v) = floe_turn_server(&["--listen", "127.0.0.1:0", "--user", "alice:secret"]);
     let port = listening_port(&v).to_string();
-    let peer_port = free_port(&["127.0.0.1"]);
-    let peer = Command::new("turnutils_peer")
-        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnutils_peer");
-    let _peer = Guard(peer);
-    std::thread::sleep(Duration::from_millis(200));
+    let (_peer, peer_port) = echo_peer();
     let (ok, stdout) = uclient(
         &port,
         &["-u", "alice", "-w", "secret", "-e", "127.0.0.1"],
