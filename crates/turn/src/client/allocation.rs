@@ -35,6 +35,9 @@ pub(crate) struct Pending {
     pub(crate) stale_retries: u8,
     /// The nonce the request was signed with: a 438 must bring another.
     pub(crate) nonce: Option<String>,
+    /// When the request was first sent over UDP and with which initial RTO, for the
+    /// round-trip sample its response gives; `None` over streams or before it is sent.
+    pub(crate) sent: Option<(Instant, Duration)>,
 }
 
 impl Pending {
@@ -44,6 +47,7 @@ impl Pending {
             authenticated: false,
             stale_retries: 0,
             nonce: None,
+            sent: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use floe_stun::attributes::AddressFamily;
-use floe_stun::TransactionConfig;
+use floe_stun::{RttEstimator, TransactionConfig};
 
 use crate::Transport;
 
@@ -47,8 +47,23 @@ pub struct ClientConfig {
     pub channel_refresh: Duration,
     /// SOFTWARE to put in requests.
     pub software: Option<String>,
-    /// Retransmission parameters (UDP) and Ti (streams).
+    /// Retransmission parameters (UDP) and Ti (streams). `initial_rto` (500 ms) is the RTO
+    /// before any round trip is measured, and also the most a measured one may reach.
+    /// `max_outstanding` is a hard cap on requests in flight and waiting together: beyond
+    /// it a request fails with [`TurnError::Failed`].
     pub transactions: TransactionConfig,
+    /// The least RTO measured round trips may give (RFC 8489 §6.2.1 sets no floor; RFC 6298's
+    /// 1 s is for TCP). Default 100 ms: a request then still lives 7.9 s (Rm × RTO after 7
+    /// transmissions), so a server that pauses briefly does not fail every transaction.
+    pub min_rto: Duration,
+    /// The round-trip estimate to start from (RFC 8489 §6.2.1: the RTO is kept per server for
+    /// the next transactions). Pass [`TurnClient::rtt`](super::TurnClient::rtt) of a client
+    /// that talked to the same server IP address within the last 10 minutes; older estimates
+    /// are stale. Over UDP only: streams do not retransmit.
+    pub rtt: RttEstimator,
+    /// At most this many requests are outstanding towards the server (RFC 8489 §6.2: 10);
+    /// further ones wait, in order, for one to end. 0 counts as 1.
+    pub max_outstanding: usize,
 }
 
 impl ClientConfig {
@@ -66,6 +81,9 @@ impl ClientConfig {
             channel_refresh: Duration::from_secs(540),
             software: None,
             transactions: TransactionConfig::default(),
+            min_rto: Duration::from_millis(100),
+            rtt: RttEstimator::new(),
+            max_outstanding: 10,
         }
     }
 }

@@ -11,6 +11,11 @@
 //! 4. reads [`TurnClient::poll_event`] for the allocation, permissions, channels and errors;
 //! 5. frames application data with [`TurnClient::send_to`] into its own buffer.
 //!
+//! Over UDP each request's RTO comes from the round trips measured to the server (RFC 8489
+//! §6.2.1, RFC 6298), and at most [`ClientConfig::max_outstanding`] requests are outstanding at
+//! once (RFC 8489 §6.2): the others wait in order. A driver that opens another allocation on the
+//! same server passes [`TurnClient::rtt`] on in [`ClientConfig::rtt`].
+//!
 //! ```
 //! use std::time::Instant;
 //! use floe_turn::{ClientConfig, TurnClient};
@@ -43,7 +48,7 @@ use floe_stun::attributes::{
 };
 use floe_stun::{
     classify, Attribute, Class, ClientTransactions, Message, MessageType, MessageWriter, Method,
-    PacketKind, TransactionId, TransactionOutcome,
+    PacketKind, RttEstimator, TransactionId, TransactionOutcome,
 };
 
 use crate::channel_data::{self, ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
@@ -75,6 +80,14 @@ struct Core {
     tried_servers: Vec<SocketAddr>,
     /// Transactions that got a response failing its integrity check over UDP (bounded).
     integrity_failed: Vec<TransactionId>,
+    /// Round trips to the server, from responses to requests sent once (RFC 8489 §6.2.1).
+    rtt: RttEstimator,
+    /// When a transaction to the server last started or ended: the estimate goes stale 10
+    /// minutes after (RFC 8489 §6.2.1).
+    last_transaction_at: Option<Instant>,
+    /// Requests waiting for one of the `max_outstanding` slots (RFC 8489 §6.2), in order.
+    /// Bounded by `transactions.max_outstanding` together with the outstanding ones.
+    waiting: VecDeque<Pending>,
 }
 
 /// At most this many transactions remember a failed integrity check.
@@ -86,6 +99,9 @@ const MAX_STALE_RETRIES: u8 = 3;
 /// At most this many 300 Try Alternate redirects are followed.
 const MAX_REDIRECTS: usize = 3;
 
+/// RFC 8489 §6.2.1: the RTO is stale after this long without a transaction to the server.
+const RTT_STALE_AFTER: Duration = Duration::from_secs(600);
+
 impl TurnClient {
     /// A client for `config`. Transaction ids come from a CSPRNG keyed with `seed`: fill it from
     /// the OS (the same seed gives the same ids, for tests).
@@ -96,6 +112,9 @@ impl TurnClient {
             core: Core {
                 tried_servers: vec![config.server],
                 integrity_failed: Vec::new(),
+                rtt: config.rtt,
+                last_transaction_at: None,
+                waiting: VecDeque::new(),
                 config,
                 auth,
                 rng: Csprng::new(seed),
@@ -118,6 +137,20 @@ impl TurnClient {
         &self.core.config
     }
 
+    /// The round-trip estimate to the current server, from responses to requests sent once
+    /// (Karn's algorithm); what [`ClientConfig::rtt`] takes for the next client to that server.
+    /// Empty again after a redirect to another server IP address.
+    pub fn rtt(&self) -> RttEstimator {
+        self.core.rtt
+    }
+
+    /// The RTO the next request over UDP starts with: from [`TurnClient::rtt`] (RFC 6298),
+    /// clamped to [`ClientConfig::min_rto`]..=`transactions.initial_rto`; `initial_rto` before
+    /// any sample.
+    pub fn rto(&self) -> Duration {
+        self.core.rto()
+    }
+
     /// Sends the Allocate request (RFC 8656 §7.1). The first goes without credentials; the
     /// server's 401 supplies REALM and NONCE and the client retries with them.
     pub fn allocate(&mut self, now: Instant) -> Result<(), SendError> {
@@ -135,6 +168,10 @@ impl TurnClient {
         match self.core.state {
             State::Allocated(_) => {
                 self.core.state = State::Closing;
+                // Whatever waits or is in flight for the allocation is moot now, and the
+                // deleting Refresh takes a free slot at once instead of queueing behind it.
+                self.core.waiting.clear();
+                self.core.transactions.cancel_where(|_| true);
                 self.core.request(
                     now,
                     Pending::new(RequestKind::Refresh { lifetime: Some(0) }),
@@ -315,8 +352,51 @@ impl TurnClient {
 }
 
 impl Core {
-    /// Starts a transaction for `pending`, signed if credentials are known.
-    fn request(&mut self, now: Instant, mut pending: Pending) {
+    /// Sends `pending` now if fewer than `max_outstanding` requests are outstanding and none
+    /// waits before it, else queues it (RFC 8489 §6.2). A Refresh goes ahead of permissions
+    /// and channels: without the allocation they are worth nothing.
+    fn request(&mut self, now: Instant, pending: Pending) {
+        let refresh = matches!(pending.kind, RequestKind::Refresh { .. });
+        if (refresh || self.waiting.is_empty()) && self.has_free_slot() {
+            self.start(now, pending);
+        } else if self.waiting.len() + self.transactions.len()
+            >= self.config.transactions.max_outstanding
+        {
+            self.fail(pending, TurnError::Failed);
+        } else if refresh {
+            self.waiting.push_front(pending);
+        } else {
+            self.waiting.push_back(pending);
+        }
+    }
+
+    /// Sends again a request whose transaction just ended (401, 438, 420, 300): it takes the
+    /// slot that transaction freed, ahead of those waiting.
+    fn retry(&mut self, now: Instant, pending: Pending) {
+        if self.has_free_slot() {
+            self.start(now, pending);
+        } else {
+            self.waiting.push_front(pending);
+        }
+    }
+
+    fn has_free_slot(&self) -> bool {
+        self.transactions.len() < self.config.max_outstanding.max(1)
+    }
+
+    /// Starts waiting requests while slots are free; called whenever transactions end.
+    fn start_waiting(&mut self, now: Instant) {
+        while self.has_free_slot() {
+            let Some(pending) = self.waiting.pop_front() else {
+                break;
+            };
+            self.start(now, pending);
+        }
+    }
+
+    /// Starts a transaction for `pending`, signed if credentials are known (encoded now, not
+    /// when queued, so a request that waited carries the current nonce).
+    fn start(&mut self, now: Instant, mut pending: Pending) {
         pending.authenticated = self.auth.has_credentials();
         pending.nonce = self.auth.nonce().map(str::to_owned);
         let tid = self.rng.transaction_id();
@@ -325,15 +405,32 @@ impl Core {
             self.fail(pending, TurnError::Failed);
             return;
         };
-        let reliable = self.config.transport.is_reliable();
         let server = self.config.server;
-        if self
-            .transactions
-            .start(now, server, &bytes, reliable, pending.clone())
-            .is_err()
-        {
+        let started = if self.config.transport.is_reliable() {
+            pending.sent = None;
+            self.transactions
+                .start(now, server, &bytes, true, pending.clone())
+        } else {
+            if self
+                .last_transaction_at
+                .is_some_and(|t| now.saturating_duration_since(t) >= RTT_STALE_AFTER)
+            {
+                self.rtt = RttEstimator::new();
+            }
+            let rto = self.rto();
+            pending.sent = Some((now, rto));
+            self.transactions
+                .start_with_rto(now, server, &bytes, rto, pending.clone())
+        };
+        self.last_transaction_at = Some(now);
+        if started.is_err() {
             self.fail(pending, TurnError::Failed);
         }
+    }
+
+    fn rto(&self) -> Duration {
+        let initial = self.config.transactions.initial_rto;
+        self.rtt.rto(self.config.min_rto, initial)
     }
 
     fn check_peer(&self, peer: IpAddr) -> Result<(), SendError> {
@@ -401,7 +498,14 @@ impl Core {
 
     /// Matches a response to its request; false when it answers nothing outstanding or fails
     /// its integrity check (then it is dropped, and the request retransmitted or timed out).
+    /// A transaction that ends frees a slot for a waiting request.
     fn response(&mut self, now: Instant, msg: &Message<'_>) -> bool {
+        let handled = self.match_response(now, msg);
+        self.start_waiting(now);
+        handled
+    }
+
+    fn match_response(&mut self, now: Instant, msg: &Message<'_>) -> bool {
         let server = self.config.server;
         if !self
             .transactions
@@ -436,6 +540,15 @@ impl Core {
         let Some(event) = self.transactions.handle_response(server, msg) else {
             return false;
         };
+        if let Some((sent_at, rto)) = event.user.sent {
+            // Karn's algorithm (RFC 6298 §3), as floe-ice applies it: a response before the
+            // first retransmission (one RTO after the request) answers the only copy sent.
+            let rtt = now.saturating_duration_since(sent_at);
+            if rtt < rto {
+                self.rtt.sample(rtt);
+            }
+            self.last_transaction_at = Some(now);
+        }
         match event.outcome {
             TransactionOutcome::Success => self.success(now, event.user, msg),
             TransactionOutcome::Error { code, reason } => {
@@ -545,7 +658,7 @@ impl Core {
             // 401 to a request that had them means they are wrong: no loop.
             401 if !pending.authenticated => {
                 if self.auth.challenge(msg).is_ok() {
-                    self.request(now, pending);
+                    self.retry(now, pending);
                 } else {
                     self.fail(pending, TurnError::Unauthorized);
                 }
@@ -561,7 +674,7 @@ impl Core {
                     .is_some_and(|u| u.iter().any(|t| t == types::DONT_FRAGMENT)) =>
             {
                 self.config.dont_fragment = false;
-                self.request(now, pending);
+                self.retry(now, pending);
             }
             // RFC 8489 §9.2.5: 438 carries a new NONCE; retry once with it.
             // RFC 8489 §9.2.5: 438 carries a new NONCE; retry with it. Again after another 438
@@ -575,7 +688,7 @@ impl Core {
                     .is_some_and(|n| Some(n.0) != pending.nonce.as_deref());
                 if fresh && self.auth.challenge(msg).is_ok() {
                     pending.stale_retries += 1;
-                    self.request(now, pending);
+                    self.retry(now, pending);
                 } else {
                     self.fail(pending, TurnError::StaleNonce);
                 }
@@ -586,11 +699,16 @@ impl Core {
                 let alternate = msg.get::<AlternateServer>().ok().flatten().map(|a| a.0);
                 match alternate {
                     Some(server) if self.may_redirect_to(server) => {
+                        // RFC 8489 §6.2.1: the RTO is kept per server, told apart by IP address.
+                        if server.ip() != self.config.server.ip() {
+                            self.rtt = RttEstimator::new();
+                            self.last_transaction_at = None;
+                        }
                         self.tried_servers.push(server);
                         self.config.server = server;
                         self.auth.reset();
                         self.events.push_back(TurnEvent::AlternateServer { server });
-                        self.request(now, Pending::new(RequestKind::Allocate));
+                        self.retry(now, Pending::new(RequestKind::Allocate));
                     }
                     _ => self.fail(pending, TurnError::RedirectLoop),
                 }
@@ -623,6 +741,7 @@ impl Core {
                 if !matches!(self.state, State::Closed) {
                     self.state = State::Closed;
                     self.permissions.clear();
+                    self.waiting.clear();
                     self.events.push_back(TurnEvent::Failed(error));
                 }
             }
@@ -647,6 +766,7 @@ impl Core {
         if !matches!(self.state, State::Closed) {
             self.state = State::Closed;
             self.permissions.clear();
+            self.waiting.clear();
             self.events.push_back(TurnEvent::Closed);
         }
     }
@@ -677,6 +797,7 @@ impl Core {
             }
             self.fail(event.user, error);
         }
+        self.start_waiting(now);
         let State::Allocated(a) = &mut self.state else {
             return;
         };
