@@ -97,6 +97,9 @@ enum Command {
         /// link-local, …: refused by default, RFC 8656 §21.4), e.g. 127.0.0.0/8 (repeatable).
         #[arg(long = "allow-peer", value_name = "CIDR")]
         allowed_peers: Vec<floe_turn::IpNet>,
+        /// Relay ports, `LOW-HIGH`, drawn at random (RFC 8656 §7.2).
+        #[arg(long, value_name = "LOW-HIGH", default_value = "49152-65535", value_parser = port_range)]
+        relay_ports: std::ops::RangeInclusive<u16>,
     },
 }
 
@@ -153,6 +156,19 @@ fn user_password(s: &str) -> Result<(String, String), String> {
 }
 
 /// The users of a `--users` file: `NAME:PASSWORD` lines; blank lines and `#` comments skipped.
+/// `LOW-HIGH`, both above the well-known ports.
+fn port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or("expected LOW-HIGH, e.g. 49152-65535")?;
+    let parse = |p: &str| p.trim().parse::<u16>().map_err(|e| format!("{p:?}: {e}"));
+    let (low, high) = (parse(low)?, parse(high)?);
+    if low < 1024 || low > high {
+        return Err(format!("{low}-{high}: need 1024 <= LOW <= HIGH"));
+    }
+    Ok(low..=high)
+}
+
 fn read_users(path: &std::path::Path) -> Result<Vec<(String, String)>, floe::Error> {
     let bad = |what: String| floe::Error::InvalidConfiguration(what);
     let text = std::fs::read_to_string(path)
@@ -294,6 +310,7 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
             realm,
             max_allocations,
             allowed_peers,
+            relay_ports,
         } => {
             if let Some(path) = users_file {
                 users.extend(read_users(&path)?);
@@ -303,6 +320,7 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
                 relay_ip,
                 max_allocations,
                 allowed_peers,
+                relay_ports,
                 ..floe::turn_server::TurnServerConfig::new(listen, &realm, users)
             };
             cli::tools::turn_server(config, tl).await

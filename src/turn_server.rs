@@ -44,9 +44,6 @@ const SOFTWARE: &str = concat!("floe ", env!("CARGO_PKG_VERSION"));
 /// descriptor), and the usual soft limit is 1024 of them per process.
 pub const DEFAULT_MAX_ALLOCATIONS: usize = 256;
 
-/// How many ports are tried for an allocation that asked for an even port (EVEN-PORT).
-const EVEN_PORT_ATTEMPTS: usize = 8;
-
 /// How [`TurnServer::bind`] sets the server up.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TurnServerConfig {
@@ -67,6 +64,9 @@ pub struct TurnServerConfig {
     /// Internal peer ranges to relay to all the same; by default loopback, private, link-local
     /// and similar peers get 403 (RFC 8656 §21.4, `floe_turn::ServerConfig::allowed_peers`).
     pub allowed_peers: Vec<floe_turn::IpNet>,
+    /// The ports relayed addresses are drawn from, at random (RFC 8656 §7.2; default
+    /// 49152–65535).
+    pub relay_ports: std::ops::RangeInclusive<u16>,
 }
 
 impl TurnServerConfig {
@@ -88,6 +88,7 @@ impl TurnServerConfig {
             max_allocations: DEFAULT_MAX_ALLOCATIONS,
             nonce_lifetime: Duration::from_secs(600),
             allowed_peers: Vec::new(),
+            relay_ports: 49152..=65535,
         }
     }
 }
@@ -134,6 +135,14 @@ impl TurnServer {
         server_config.ipv6_relays = relay_ip.is_ipv6();
         server_config.software = Some(SOFTWARE.to_owned());
         server_config.allowed_peers = config.allowed_peers;
+        if config.relay_ports.is_empty() || *config.relay_ports.start() < 1024 {
+            return Err(bad(format!(
+                "relay ports {}-{} must be a non-empty range above 1023",
+                config.relay_ports.start(),
+                config.relay_ports.end()
+            )));
+        }
+        server_config.relay_ports = config.relay_ports;
         Ok(Self {
             server: floe_turn::TurnServer::new(server_config, os_random()),
             sockets: vec![listener],
@@ -211,11 +220,12 @@ impl TurnServer {
                 ServerEvent::BindRelay {
                     allocation,
                     family,
-                    even_port,
-                    // Setting DF needs per-OS socket options; RFC 8656 §7.2 lets a server that
-                    // cannot honour it ignore it for IPv4 (and IPv6 never fragments en route).
+                    port,
+                    reserve_next,
+                    // Never asked for: the server answers DONT-FRAGMENT with 420 unless
+                    // `ServerConfig::dont_fragment` says the driver sets DF, and this one does not.
                     dont_fragment: _,
-                } => self.bind_relay(allocation, family, even_port),
+                } => self.bind_relay(allocation, family, port, reserve_next),
                 ServerEvent::ReleaseRelay { relay } => {
                     if let Some(i) = self.locals.iter().skip(1).position(|l| *l == relay) {
                         self.sockets.swap_remove(i + 1);
@@ -233,40 +243,43 @@ impl TurnServer {
         }
     }
 
-    /// Binds a relay socket for `allocation` and reports it (or the failure) to the server.
-    fn bind_relay(&mut self, allocation: AllocationId, family: AddressFamily, even_port: bool) {
+    /// Binds the relay socket (and with `reserve_next` the one after it) the server asked for,
+    /// and reports the address, or `None` when a port is taken (the server then picks another).
+    fn bind_relay(
+        &mut self,
+        allocation: AllocationId,
+        family: AddressFamily,
+        port: u16,
+        reserve_next: bool,
+    ) {
         let same_family = matches!(
             (family, self.relay_ip),
             (AddressFamily::Ipv4, IpAddr::V4(_)) | (AddressFamily::Ipv6, IpAddr::V6(_))
         );
-        let bound = if same_family {
-            bind_relay_socket(self.relay_ip, even_port).ok()
+        let ports = if reserve_next {
+            port.checked_add(1).map(|next| vec![port, next])
         } else {
-            None
+            Some(vec![port])
         };
-        let relay = bound.map(|(socket, addr)| {
-            self.sockets.push(socket);
-            self.locals.push(addr);
-            addr
+        let bound = ports.filter(|_| same_family).and_then(|ports| {
+            ports
+                .into_iter()
+                .map(|p| bind_udp(SocketAddr::new(self.relay_ip, p)).ok())
+                .collect::<Option<Vec<UdpSocket>>>()
+        });
+        let relay = bound.map(|sockets| {
+            for socket in sockets {
+                let addr = socket
+                    .local_addr()
+                    .unwrap_or(SocketAddr::new(self.relay_ip, port));
+                self.sockets.push(socket);
+                self.locals.push(addr);
+            }
+            SocketAddr::new(self.relay_ip, port)
         });
         self.server
             .relay_bound(Instant::now(), allocation, family, relay);
     }
-}
-
-/// An ephemeral UDP port on `ip` (an even one when asked, best effort).
-fn bind_relay_socket(ip: IpAddr, even_port: bool) -> io::Result<(UdpSocket, SocketAddr)> {
-    let mut last = None;
-    for _ in 0..if even_port { EVEN_PORT_ATTEMPTS } else { 1 } {
-        let socket = bind_udp(SocketAddr::new(ip, 0))?;
-        let addr = socket.local_addr()?;
-        if !even_port || addr.port() % 2 == 0 {
-            return Ok((socket, addr));
-        }
-        last = Some((socket, addr));
-    }
-    // No even port came up: an odd one is still a relay (no reservation is promised).
-    last.ok_or_else(|| io::Error::other("no relay port"))
 }
 
 /// Sleeps until `deadline`, or forever without one.

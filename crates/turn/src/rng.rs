@@ -20,6 +20,12 @@ impl Csprng {
         key
     }
 
+    pub(crate) fn u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
     pub(crate) fn transaction_id(&mut self) -> floe_stun::TransactionId {
         let mut id = [0u8; 12];
         self.0.fill_bytes(&mut id);

@@ -10,25 +10,27 @@
 //! - sends every [`TurnServer::poll_transmit`] from the socket named by its `source`;
 //! - calls [`TurnServer::handle_timeout`] at [`TurnServer::poll_timeout`].
 //!
-//! Scope: UDP relays, long-term credentials from a static table with nonces that go stale,
+//! Scope: UDP relays, long-term credentials from a static table with stateless nonces,
 //! permissions, channels, Send/Data indications, ChannelData, lifetimes and refreshes,
-//! dual-stack allocations. Not supported: EVEN-PORT reservations (RESERVATION-TOKEN is answered
-//! with 508), TCP relays (RFC 6062), the 5-minute channel cooldown, bandwidth quotas.
+//! dual-stack allocations, relay ports drawn at random from a range, EVEN-PORT and its
+//! reservations. Not supported: TCP relays (RFC 6062), bandwidth quotas.
 
+mod allocation;
 mod auth;
 mod peer_policy;
 mod permissions;
+mod relay_ports;
 mod reply_budget;
+mod timers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use floe_stun::attribute::types;
 use floe_stun::attributes::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, Data, DontFragment, ErrorCode,
-    EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken, Software,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AddressFamily, Data, ErrorCode, Software, XorMappedAddress, XorPeerAddress,
 };
 use floe_stun::attributes::{List, UnknownAttributes};
 use floe_stun::{
@@ -38,8 +40,11 @@ use floe_stun::{
 
 use ipnet::IpNet;
 
+use self::allocation::{PendingRelay, RelayRequest};
 use self::peer_policy::PeerPolicy;
+use self::relay_ports::RelayPorts;
 use self::reply_budget::ReplyBudget;
+use self::timers::{Timer, TimerHeap};
 use crate::channel_data;
 use crate::rng::Csprng;
 use crate::Transport;
@@ -94,6 +99,9 @@ pub struct ServerConfig {
     /// Peer ranges relayed to although they are internal (loopback, private, link-local, …),
     /// which the server refuses by default with 403 (RFC 8656 §21.4; see `peer_policy`).
     pub allowed_peers: Vec<IpNet>,
+    /// Relay ports are drawn at random from this range (RFC 8656 §7.2: 49152–65535, the
+    /// default; a range reaching below 1024 falls back to it).
+    pub relay_ports: RangeInclusive<u16>,
 }
 
 impl ServerConfig {
@@ -119,6 +127,7 @@ impl ServerConfig {
             software: None,
             dont_fragment: false,
             allowed_peers: Vec::new(),
+            relay_ports: 49152..=65535,
         }
     }
 }
@@ -130,14 +139,20 @@ pub struct AllocationId(pub u64);
 /// What the driver must do.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ServerEvent {
-    /// Bind a UDP relay socket of `family` and report it with [`TurnServer::relay_bound`].
+    /// Bind a UDP relay socket of `family` on `port` and report it with
+    /// [`TurnServer::relay_bound`] (`None` if the port is taken: another is then asked for).
     BindRelay {
         /// The allocation it is for.
         allocation: AllocationId,
         /// IPv4 or IPv6.
         family: AddressFamily,
-        /// The client asked for an even port (EVEN-PORT, RFC 8656 §7.2; no reservation).
-        even_port: bool,
+        /// The port, drawn from [`ServerConfig::relay_ports`] (even for EVEN-PORT).
+        port: u16,
+        /// Bind `port + 1` as well and keep it: the server holds it in reserve for an Allocate
+        /// with the RESERVATION-TOKEN it hands out (EVEN-PORT's R bit), and asks for it to be
+        /// released with [`ServerEvent::ReleaseRelay`] when unused. Report success only when
+        /// both are bound.
+        reserve_next: bool,
         /// The client asked for the DF bit on relayed packets (DONT-FRAGMENT).
         dont_fragment: bool,
     },
@@ -175,8 +190,12 @@ struct Allocation {
     tuple: FiveTuple,
     username: String,
     relays: Vec<SocketAddr>,
-    /// Families still waiting for [`TurnServer::relay_bound`].
-    pending: Vec<AddressFamily>,
+    /// Relays still waiting for [`TurnServer::relay_bound`].
+    pending: Vec<PendingRelay>,
+    /// EVEN-PORT and DONT-FRAGMENT of the Allocate, for ports bound again after a failure.
+    request: RelayRequest,
+    /// The RESERVATION-TOKEN for the port reserved next to this allocation's.
+    reservation: Option<u64>,
     /// Families that could not be allocated, for ADDRESS-ERROR-CODE.
     address_errors: Vec<(AddressFamily, u16)>,
     lifetime: Duration,
@@ -197,6 +216,8 @@ pub struct TurnServer {
     peers: PeerPolicy,
     unauthenticated: ReplyBudget,
     rng: Csprng,
+    ports: RelayPorts,
+    timers: TimerHeap,
     allocations: BTreeMap<AllocationId, Allocation>,
     by_tuple: HashMap<FiveTuple, AllocationId>,
     by_relay: HashMap<SocketAddr, AllocationId>,
@@ -228,6 +249,8 @@ impl TurnServer {
         Self {
             unauthenticated,
             peers: PeerPolicy::new(&config.allowed_peers),
+            ports: RelayPorts::new(config.relay_ports.clone()),
+            timers: TimerHeap::default(),
             config,
             auth,
             rng,
@@ -326,110 +349,45 @@ impl TurnServer {
         self.send_to_client(tuple, payload);
     }
 
-    /// Reports the relay socket bound for [`ServerEvent::BindRelay`]: `Some(address)`, or
-    /// `None` when none could be bound (the family then gets ADDRESS-ERROR-CODE 508, or the
-    /// Allocate a 508 if no family succeeded).
-    pub fn relay_bound(
-        &mut self,
-        now: Instant,
-        allocation: AllocationId,
-        family: AddressFamily,
-        relay: Option<SocketAddr>,
-    ) {
-        let Some(a) = self.allocations.get_mut(&allocation) else {
-            return;
-        };
-        let Some(at) = a.pending.iter().position(|f| *f == family) else {
-            return;
-        };
-        a.pending.remove(at);
-        match relay {
-            Some(relay) => {
-                a.relays.push(relay);
-                self.by_relay.insert(relay, allocation);
-            }
-            None => a
-                .address_errors
-                .push((family, ErrorCode::INSUFFICIENT_CAPACITY)),
-        }
-        if !a.pending.is_empty() {
-            return;
-        }
-        let tuple = a.tuple;
-        let tid = a.allocate_tid;
-        let verified = a.allocate_auth.clone();
-        if a.relays.is_empty() {
-            self.remove(allocation);
-            self.error(
-                now,
-                tuple,
-                Method::ALLOCATE,
-                tid,
-                ErrorCode::INSUFFICIENT_CAPACITY,
-                Some(&verified),
-            );
-            return;
-        }
-        a.expires = now + a.lifetime;
-        let software = self.config.software.clone();
-        let response = (|| -> Result<Vec<u8>, EncodeError> {
-            let mut buf = vec![0u8; RESPONSE_CAPACITY];
-            let ty = MessageType::new(Class::SuccessResponse, Method::ALLOCATE);
-            let mut w = MessageWriter::new(&mut buf, ty, tid)?;
-            if let Some(s) = &software {
-                w.add(&Software(s))?;
-            }
-            for relay in &a.relays {
-                w.add(&XorRelayedAddress(*relay))?;
-            }
-            for (family, code) in &a.address_errors {
-                w.add(&AddressErrorCode {
-                    family: *family,
-                    code: *code,
-                    reason: "Address Family not Supported",
-                })?;
-            }
-            w.add(&Lifetime(secs(a.lifetime)))?;
-            w.add(&XorMappedAddress(tuple.client))?;
-            verified.sign(&mut w)?;
-            let len = w.finish();
-            buf.truncate(len);
-            Ok(buf)
-        })();
-        if let Ok(response) = response {
-            a.allocate_response = Some(response.clone());
-            self.send_to_client(tuple, response);
-        }
-    }
-
-    /// Expires allocations, permissions and channels.
+    /// Expires allocations, permissions, channels and port reservations that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<AllocationId> = self
-            .allocations
-            .iter()
-            .filter(|(_, a)| a.pending.is_empty() && a.expires <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.remove(id);
+        while let Some((_, timer)) = self.timers.pop_due(now) {
+            // An entry whose state was refreshed since is stale: the check below skips it.
+            match timer {
+                Timer::Allocation(id) => {
+                    let due = self.allocations.get(&id);
+                    if due.is_some_and(|a| a.pending.is_empty() && a.expires <= now) {
+                        self.remove(id);
+                    }
+                }
+                Timer::Permission(id, ip) => {
+                    if let Some(a) = self.allocations.get_mut(&id) {
+                        if a.permissions.get(&ip).is_some_and(|e| *e <= now) {
+                            a.permissions.remove(&ip);
+                        }
+                    }
+                }
+                Timer::Channel(id, number) => {
+                    if let Some(a) = self.allocations.get_mut(&id) {
+                        if a.channels.get(&number).is_some_and(|(_, e)| *e <= now) {
+                            a.channels.remove(&number);
+                        }
+                    }
+                }
+                Timer::Reservations => {
+                    for relay in self.ports.expire(now) {
+                        self.events.push_back(ServerEvent::ReleaseRelay { relay });
+                    }
+                }
+            }
         }
-        for a in self.allocations.values_mut() {
-            a.permissions.retain(|_, e| *e > now);
-            a.channels.retain(|_, (_, e)| *e > now);
-        }
+        let (allocations, ports) = (&self.allocations, &self.ports);
+        self.timers.compact(|| live_timers(allocations, ports));
     }
 
     /// When [`TurnServer::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.allocations
-            .values()
-            .flat_map(|a| {
-                let own = a.pending.is_empty().then_some(a.expires);
-                own.into_iter()
-                    .chain(a.permissions.values().copied())
-                    .chain(a.channels.values().map(|(_, e)| *e))
-            })
-            .min()
+        self.timers.next()
     }
 
     /// The next datagram or stream bytes to send.
@@ -645,173 +603,34 @@ impl TurnServer {
             self.send_to_client(tuple, buf);
         }
     }
+}
 
-    /// RFC 8656 §7.2.
-    fn allocate(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, verified: Verified) {
-        let tid = msg.transaction_id();
-        let m = Method::ALLOCATE;
-        if let Some(a) = self
-            .by_tuple
-            .get(&tuple)
-            .and_then(|id| self.allocations.get(id))
-        {
-            // A retransmission of the Allocate that created it gets the same answer; anything
-            // else 437 (RFC 8656 §7.2 step 2).
-            if a.allocate_tid == tid {
-                if let Some(response) = a.allocate_response.clone() {
-                    self.send_to_client(tuple, response);
-                }
-                return;
-            }
-            return self.error(now, tuple, m, tid, 437, Some(&verified));
+/// Every deadline the state holds, for [`TimerHeap::compact`].
+fn live_timers(
+    allocations: &BTreeMap<AllocationId, Allocation>,
+    ports: &RelayPorts,
+) -> Vec<(Instant, Timer)> {
+    let mut live: Vec<(Instant, Timer)> = ports
+        .next_expiry()
+        .map(|at| (at, Timer::Reservations))
+        .into_iter()
+        .collect();
+    for (&id, a) in allocations {
+        if a.pending.is_empty() {
+            live.push((a.expires, Timer::Allocation(id)));
         }
-        let v = Some(&verified);
-        // RFC 8656 §7.2 step 3: REQUESTED-TRANSPORT is mandatory; only UDP is relayed here.
-        match msg.get::<RequestedTransport>() {
-            Ok(Some(RequestedTransport::UDP)) => {}
-            Ok(Some(_)) => return self.error(now, tuple, m, tid, 442, v),
-            _ => return self.error(now, tuple, m, tid, 400, v),
-        }
-        if msg.has(types::RESERVATION_TOKEN) {
-            // No reservations kept: RFC 8656 §7.2 allows 508 when the token cannot be honoured.
-            let _ = msg.get::<ReservationToken>();
-            return self.error(now, tuple, m, tid, 508, v);
-        }
-        let requested = msg.get::<RequestedAddressFamily>();
-        let additional = msg.get::<AdditionalAddressFamily>();
-        let (Ok(requested), Ok(additional)) = (requested, additional) else {
-            return self.error(now, tuple, m, tid, 400, v);
-        };
-        let supported = |f: AddressFamily| match f {
-            AddressFamily::Ipv4 => self.config.ipv4_relays,
-            AddressFamily::Ipv6 => self.config.ipv6_relays,
-        };
-        let mut address_errors = Vec::new();
-        let families = match (requested, additional) {
-            // RFC 8656 §7.2 step 6: both at once is a 400.
-            (Some(_), Some(_)) => return self.error(now, tuple, m, tid, 400, v),
-            (Some(RequestedAddressFamily(f)), None) => {
-                if !supported(f) {
-                    return self.error(now, tuple, m, tid, 440, v);
-                }
-                vec![f]
-            }
-            (None, Some(AdditionalAddressFamily(AddressFamily::Ipv6))) => {
-                let mut fams = Vec::new();
-                for f in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
-                    if supported(f) {
-                        fams.push(f);
-                    } else {
-                        address_errors.push((f, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED));
-                    }
-                }
-                fams
-            }
-            // RFC 8656 §18.11: ADDITIONAL-ADDRESS-FAMILY IPv4 is invalid.
-            (None, Some(_)) => return self.error(now, tuple, m, tid, 400, v),
-            (None, None) => {
-                if !supported(AddressFamily::Ipv4) {
-                    return self.error(now, tuple, m, tid, 440, v);
-                }
-                vec![AddressFamily::Ipv4]
-            }
-        };
-        if families.is_empty() {
-            return self.error(now, tuple, m, tid, 440, v);
-        }
-        // RFC 8656 §7.2 step 10: quotas, for the server and per user, give 486.
-        let per_user = self
-            .allocations
-            .values()
-            .filter(|a| a.username == verified.username)
-            .count();
-        if self.allocations.len() >= self.config.max_allocations
-            || per_user >= self.config.max_allocations_per_user
-        {
-            return self.error(now, tuple, m, tid, 486, v);
-        }
-        let lifetime = self.lifetime(msg);
-        let even_port = msg.get::<EvenPort>().ok().flatten().is_some();
-        let dont_fragment = msg.get::<DontFragment>().ok().flatten().is_some();
-        let id = AllocationId(self.next_id);
-        self.next_id += 1;
-        for &family in &families {
-            self.events.push_back(ServerEvent::BindRelay {
-                allocation: id,
-                family,
-                even_port,
-                dont_fragment,
-            });
-        }
-        self.by_tuple.insert(tuple, id);
-        self.allocations.insert(
-            id,
-            Allocation {
-                tuple,
-                username: verified.username.clone(),
-                relays: Vec::new(),
-                pending: families,
-                address_errors,
-                lifetime,
-                expires: now + lifetime,
-                permissions: HashMap::new(),
-                channels: HashMap::new(),
-                allocate_tid: tid,
-                allocate_auth: verified,
-                allocate_response: None,
-            },
+        live.extend(
+            a.permissions
+                .iter()
+                .map(|(&ip, &e)| (e, Timer::Permission(id, ip))),
+        );
+        live.extend(
+            a.channels
+                .iter()
+                .map(|(&n, &(_, e))| (e, Timer::Channel(id, n))),
         );
     }
-
-    /// RFC 8656 §7.2 step 7 / §8.2: the requested lifetime, capped at the maximum, and at least
-    /// the default.
-    fn lifetime(&self, msg: &Message<'_>) -> Duration {
-        match msg.get::<Lifetime>() {
-            Ok(Some(Lifetime(s))) => Duration::from_secs(u64::from(s))
-                .min(self.config.max_lifetime)
-                .max(self.config.default_lifetime),
-            _ => self.config.default_lifetime,
-        }
-    }
-
-    /// RFC 8656 §8.2.
-    fn refresh(
-        &mut self,
-        now: Instant,
-        tuple: FiveTuple,
-        id: AllocationId,
-        msg: &Message<'_>,
-        verified: &Verified,
-    ) {
-        let tid = msg.transaction_id();
-        // RFC 8656 §8.2: a REQUESTED-ADDRESS-FAMILY that is not the allocation's gets 443.
-        if let Ok(Some(RequestedAddressFamily(family))) = msg.get::<RequestedAddressFamily>() {
-            let matches = self.allocations.get(&id).is_some_and(|a| {
-                a.relays
-                    .iter()
-                    .any(|r| AddressFamily::of(&r.ip()) == family)
-            });
-            if !matches {
-                let m = Method::REFRESH;
-                return self.error(now, tuple, m, tid, 443, Some(verified));
-            }
-        }
-        let zero = matches!(msg.get::<Lifetime>(), Ok(Some(Lifetime(0))));
-        let lifetime = if zero {
-            self.remove(id);
-            Duration::ZERO
-        } else {
-            let lifetime = self.lifetime(msg);
-            if let Some(a) = self.allocations.get_mut(&id) {
-                a.lifetime = lifetime;
-                a.expires = now + lifetime;
-            }
-            lifetime
-        };
-        self.success(tuple, Method::REFRESH, tid, verified, |w| {
-            w.add(&Lifetime(secs(lifetime)))
-        });
-    }
+    live
 }
 
 fn secs(d: Duration) -> u32 {

@@ -9,6 +9,7 @@ use floe_stun::{Attribute, Message, Method};
 
 use super::auth::Verified;
 use super::peer_policy::PeerPolicy;
+use super::timers::Timer;
 use super::{Allocation, AllocationId, FiveTuple, ServerTransmit, TurnServer};
 use crate::channel_data::{is_channel_number, ChannelData};
 use crate::Transport;
@@ -90,6 +91,8 @@ impl TurnServer {
             Ok(ips) => {
                 for ip in ips {
                     a.permissions.insert(ip, now + lifetime);
+                    self.timers
+                        .schedule(now + lifetime, Timer::Permission(id, ip));
                 }
                 self.success(tuple, Method::CREATE_PERMISSION, tid, verified, |_| Ok(()));
             }
@@ -156,11 +159,23 @@ impl TurnServer {
         a.channels.insert(channel, (peer, now + channel_lifetime));
         let perm = a.permissions.entry(peer.ip()).or_insert(now);
         *perm = (*perm).max(now + permission_lifetime);
+        let permission_expires = *perm;
+        self.timers
+            .schedule(now + channel_lifetime, Timer::Channel(id, channel));
+        self.timers
+            .schedule(permission_expires, Timer::Permission(id, peer.ip()));
         self.success(tuple, m, tid, verified, |_| Ok(()));
     }
 
     /// RFC 8656 §11.2: relay a Send indication's DATA to its peer if permitted; otherwise drop.
+    /// An indication gets no error response, so one with DONT-FRAGMENT the server cannot
+    /// honour, or with another comprehension-required attribute it does not know, is dropped
+    /// (RFC 8656 §11.2, RFC 8489 §6.3.2).
     pub(super) fn send_indication(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>) {
+        let refuse_df = msg.has(types::DONT_FRAGMENT) && !self.config.dont_fragment;
+        if refuse_df || msg.unknown_comprehension_required().next().is_some() {
+            return;
+        }
         let (Ok(Some(XorPeerAddress(peer))), Ok(Some(Data(data)))) =
             (msg.get::<XorPeerAddress>(), msg.get::<Data>())
         else {
