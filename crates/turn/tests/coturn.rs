@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use floe_stun::attributes::AddressFamily;
+use floe_stun::attributes::{AddressFamily, EvenPort};
 use floe_stun::{Class, Message, MessageType, MessageWriter, Method, TransactionId};
 use floe_turn::client::AllocationFamily;
 use floe_turn::{
@@ -267,17 +267,28 @@ fn floe(setup: Setup) -> Server {
             while let Some(ev) = server.poll_event() {
                 match ev {
                     ServerEvent::BindRelay {
-                        allocation, family, ..
+                        allocation,
+                        family,
+                        port,
+                        reserve_next,
+                        ..
                     } => {
                         let ip: IpAddr = match family {
                             AddressFamily::Ipv4 => "127.0.0.1".parse().unwrap(),
                             AddressFamily::Ipv6 => "::1".parse().unwrap(),
                         };
-                        let bound = UdpSocket::bind((ip, 0)).ok().map(|s| {
-                            s.set_nonblocking(true).unwrap();
-                            let a = s.local_addr().unwrap();
-                            relays.insert(a, s);
-                            a
+                        let ports = [Some(port), reserve_next.then_some(port + 1)];
+                        let sockets: Option<Vec<UdpSocket>> = ports
+                            .into_iter()
+                            .flatten()
+                            .map(|p| UdpSocket::bind((ip, p)).ok())
+                            .collect();
+                        let bound = sockets.map(|sockets| {
+                            for s in sockets {
+                                s.set_nonblocking(true).unwrap();
+                                relays.insert(s.local_addr().unwrap(), s);
+                            }
+                            SocketAddr::new(ip, port)
                         });
                         server.relay_bound(now, allocation, family, bound);
                     }
@@ -714,6 +725,29 @@ fn case_ipv6(server: &Server) {
     d.close();
 }
 
+/// EVEN-PORT with the R bit (RFC 8656 §7.2): an even relayed port, and the next one reserved
+/// under a RESERVATION-TOKEN that a second client redeems and relays through.
+fn case_even_port(server: &Server) {
+    let mut a = Driver::new(server, Transport::Udp, |c| {
+        c.even_port = Some(EvenPort { reserve_next: true })
+    });
+    let relay = a.allocate()[0];
+    assert_eq!(relay.port() % 2, 0, "{relay}");
+    let token = a.client.reservation_token().expect("a RESERVATION-TOKEN");
+    let mut b = Driver::new(server, Transport::Udp, |c| {
+        c.reservation_token = Some(token)
+    });
+    let reserved = b.allocate();
+    assert_eq!(
+        reserved,
+        vec![SocketAddr::new(relay.ip(), relay.port() + 1)]
+    );
+    let peer = echo_peer("127.0.0.1");
+    b.echo(peer.addr, b"through the reserved port");
+    b.close();
+    a.close();
+}
+
 macro_rules! both {
     ($name:ident, $setup:expr, $case:ident) => {
         mod $name {
@@ -763,3 +797,4 @@ both!(refresh, SHORT, case_refresh);
 both!(stale_nonce, STALE, case_stale_nonce);
 both!(wrong_password, DEFAULT, case_wrong_password);
 both!(ipv6, DEFAULT, case_ipv6);
+both!(even_port, DEFAULT, case_even_port);

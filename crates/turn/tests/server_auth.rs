@@ -2,26 +2,15 @@
 //! nonces replayed from elsewhere, a stripped PASSWORD-ALGORITHMS offer, and the order of the
 //! checks. Requests are written by hand so they can be wrong in exactly one way.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use floe_stun::attributes::{
-    ErrorCode, Lifetime, List, Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm,
-    RequestedTransport, Username,
-};
-use floe_stun::{
-    Class, LongTermKey, Message, MessageType, MessageWriter, Method, PasswordAlgorithmKind,
-    TransactionId,
-};
-use floe_turn::{ClientConfig, ServerConfig, ServerEvent, TurnClient, TurnEvent, TurnServer};
-
-const SERVER: &str = "192.0.2.1:3478";
-const CLIENT: &str = "198.51.100.10:5000";
-const REALM: &str = "example.test";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
+use common::*;
+use floe_stun::attributes::{ErrorCode, Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm};
+use floe_stun::{Class, Message, MessageType, MessageWriter, Method};
+use floe_turn::{ClientConfig, ServerConfig, TurnClient, TurnEvent, TurnServer};
 
 fn server(password_algorithms: bool) -> TurnServer {
     let mut config = ServerConfig::new(REALM, "alice", "secret");
@@ -34,108 +23,6 @@ fn unlimited_server() -> TurnServer {
     let mut config = ServerConfig::new(REALM, "alice", "secret");
     config.unauthenticated_replies = 0;
     TurnServer::new(config, [4; 32])
-}
-
-/// Sends `bytes` from `from`; returns the server's answers to `from`, binding relays it asks
-/// for on the way.
-fn ask(server: &mut TurnServer, now: Instant, from: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
-    server.handle_client(now, addr(SERVER), from, floe_turn::Transport::Udp, bytes);
-    let mut port = 50_000;
-    while let Some(ev) = server.poll_event() {
-        if let ServerEvent::BindRelay {
-            allocation, family, ..
-        } = ev
-        {
-            port += 1;
-            let relay = SocketAddr::new("192.0.2.1".parse().unwrap(), port);
-            server.relay_bound(now, allocation, family, Some(relay));
-        }
-    }
-    std::iter::from_fn(|| server.poll_transmit())
-        .filter(|t| t.destination == from)
-        .map(|t| t.payload)
-        .collect()
-}
-
-fn error_code(bytes: &[u8]) -> Option<u16> {
-    Message::decode(bytes)
-        .ok()?
-        .get::<ErrorCode>()
-        .ok()
-        .flatten()
-        .map(|e| e.code)
-}
-
-/// The NONCE of a 401 the server gives to `from` for an unauthenticated Allocate.
-fn nonce_for(server: &mut TurnServer, now: Instant, from: SocketAddr) -> String {
-    let replies = ask(server, now, from, &unauthenticated_allocate(1));
-    let msg = Message::decode(&replies[0]).unwrap();
-    assert_eq!(error_code(&replies[0]), Some(401));
-    msg.get::<Nonce>().unwrap().unwrap().0.to_owned()
-}
-
-fn unauthenticated_allocate(n: u32) -> Vec<u8> {
-    let mut id = [0u8; 12];
-    id[..4].copy_from_slice(&n.to_be_bytes());
-    let mut buf = [0u8; 64];
-    let ty = MessageType::new(Class::Request, Method::ALLOCATE);
-    let mut w = MessageWriter::new(&mut buf, ty, TransactionId::new(id)).unwrap();
-    w.add(&RequestedTransport::UDP).unwrap();
-    w.add_fingerprint().unwrap();
-    let len = w.finish();
-    buf[..len].to_vec()
-}
-
-/// What a signed request carries, each part replaceable.
-struct Signed<'a> {
-    method: Method,
-    password: &'a str,
-    nonce: &'a str,
-    algorithm: Option<u16>,
-    offered: Option<&'a [u16]>,
-}
-
-impl Signed<'_> {
-    fn encode(&self) -> Vec<u8> {
-        let kind = match self.algorithm {
-            Some(PasswordAlgorithm::SHA256) => PasswordAlgorithmKind::Sha256,
-            _ => PasswordAlgorithmKind::Md5,
-        };
-        let key = LongTermKey::derive("alice", REALM, self.password, kind).unwrap();
-        let mut buf = [0u8; 512];
-        let ty = MessageType::new(Class::Request, self.method);
-        let mut w = MessageWriter::new(&mut buf, ty, TransactionId::new([7; 12])).unwrap();
-        if self.method == Method::ALLOCATE {
-            w.add(&RequestedTransport::UDP).unwrap();
-        } else {
-            w.add(&Lifetime(600)).unwrap();
-        }
-        w.add(&Username("alice")).unwrap();
-        w.add(&Realm(REALM)).unwrap();
-        w.add(&Nonce(self.nonce)).unwrap();
-        if let Some(a) = self.algorithm {
-            w.add(&PasswordAlgorithm::new(a)).unwrap();
-        }
-        if let Some(list) = self.offered {
-            let list: Vec<PasswordAlgorithm<'_>> =
-                list.iter().map(|a| PasswordAlgorithm::new(*a)).collect();
-            w.add(&PasswordAlgorithms(List::Items(&list))).unwrap();
-        }
-        w.add_message_integrity(&key.integrity_key()).unwrap();
-        w.add_fingerprint().unwrap();
-        let len = w.finish();
-        buf[..len].to_vec()
-    }
-}
-
-fn allocate_with(nonce: &str) -> Signed<'_> {
-    Signed {
-        method: Method::ALLOCATE,
-        password: "secret",
-        nonce,
-        algorithm: None,
-        offered: None,
-    }
 }
 
 /// Nonces are stateless: 20,000 unauthenticated Allocates from as many spoofed sources, each
