@@ -357,9 +357,13 @@ mod tests {
 
     impl Client {
         fn new(server: SocketAddr, user: &str, pass: &str) -> Self {
+            Self::with(ClientConfig::new(server, user, pass))
+        }
+
+        fn with(config: ClientConfig) -> Self {
             Self {
                 socket: bind_udp(loopback()).unwrap(),
-                turn: TurnClient::new(ClientConfig::new(server, user, pass), os_random()),
+                turn: TurnClient::new(config, os_random()),
             }
         }
 
@@ -444,6 +448,52 @@ mod tests {
         );
         let mut d = Client::new(addr, "alice", "secret");
         assert!(matches!(d.allocate().await, TurnEvent::Allocated { .. }));
+    }
+
+    fn is_bound(addr: SocketAddr) -> bool {
+        std::net::UdpSocket::bind(addr).is_err()
+    }
+
+    /// RFC 8656 §7.2 on real sockets: relay ports come from the configured range; EVEN-PORT
+    /// with the R bit binds an even port and holds the next one, which the Allocate carrying
+    /// the RESERVATION-TOKEN then gets; closing that allocation closes the reserved socket.
+    #[tokio::test]
+    async fn even_port_with_the_r_bit_reserves_the_next_socket() {
+        let config = TurnServerConfig {
+            relay_ports: 40_000..=40_999,
+            ..TurnServerConfig::new(loopback(), "floe.test", [("alice", "secret")])
+        };
+        let server = TurnServer::bind(config).await.unwrap().spawn();
+        let addr = server.local_addr();
+        let mut a = Client::with(ClientConfig {
+            even_port: Some(floe_stun::attributes::EvenPort { reserve_next: true }),
+            ..ClientConfig::new(addr, "alice", "secret")
+        });
+        let TurnEvent::Allocated { relayed, .. } = a.allocate().await else {
+            panic!("no allocation");
+        };
+        let relay = relayed[0];
+        assert!((40_000..=40_999).contains(&relay.port()), "{relay}");
+        assert_eq!(relay.port() % 2, 0, "{relay}");
+        let next = SocketAddr::new(relay.ip(), relay.port() + 1);
+        assert!(is_bound(next), "{next} is held in reserve");
+        let token = a.turn.reservation_token().expect("a RESERVATION-TOKEN");
+
+        let mut b = Client::with(ClientConfig {
+            reservation_token: Some(token),
+            ..ClientConfig::new(addr, "alice", "secret")
+        });
+        let TurnEvent::Allocated { relayed, .. } = b.allocate().await else {
+            panic!("the token was refused");
+        };
+        assert_eq!(relayed, vec![next]);
+        b.turn.close(Instant::now());
+        assert_eq!(b.next_event().await, TurnEvent::Closed);
+        assert!(!is_bound(next), "{next} closed with its allocation");
+        assert!(
+            is_bound(relay),
+            "{relay} belongs to the first allocation still"
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
     AdditionalAddressFamily, AddressFamily, ChannelNumber, DontFragment, Lifetime,
-    RequestedAddressFamily, RequestedTransport, Software, XorPeerAddress,
+    RequestedAddressFamily, RequestedTransport, ReservationToken, Software, XorPeerAddress,
 };
 use floe_stun::{Class, EncodeError, MessageType, MessageWriter, Method, TransactionId};
 
@@ -83,7 +83,12 @@ pub(crate) fn encode_request(
         RequestKind::Allocate => {
             // RFC 8656 §7.1: the client MUST include REQUESTED-TRANSPORT; UDP is what §7 relays.
             w.add(&RequestedTransport::UDP)?;
+            if let Some(token) = config.reservation_token {
+                w.add(&ReservationToken(token))?;
+            }
             match config.family {
+                // RFC 8656 §7.1: a RESERVATION-TOKEN goes without family or EVEN-PORT.
+                _ if config.reservation_token.is_some() => {}
                 AllocationFamily::Ipv4 => {}
                 AllocationFamily::Ipv6 => {
                     w.add(&RequestedAddressFamily(AddressFamily::Ipv6))?;
@@ -93,6 +98,12 @@ pub(crate) fn encode_request(
                 AllocationFamily::DualStack => {
                     w.add(&AdditionalAddressFamily(AddressFamily::Ipv6))?;
                 }
+            }
+            if let Some(even) = config
+                .even_port
+                .filter(|_| config.reservation_token.is_none())
+            {
+                w.add(&even)?;
             }
             if config.dont_fragment {
                 w.add(&DontFragment)?;
@@ -152,6 +163,8 @@ pub(crate) struct Allocation {
     pub(crate) refresh_in_flight: bool,
     /// When the server lets the allocation go unless refreshed.
     pub(crate) expires: Instant,
+    /// RESERVATION-TOKEN of the port reserved next to this one (EVEN-PORT's R bit).
+    pub(crate) reservation_token: Option<u64>,
 }
 
 impl Allocation {

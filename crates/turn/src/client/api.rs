@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use floe_stun::attributes::AddressFamily;
+use floe_stun::attributes::{AddressFamily, EvenPort};
 use floe_stun::{RttEstimator, TransactionConfig};
 
 use crate::Transport;
@@ -64,6 +64,14 @@ pub struct ClientConfig {
     /// At most this many requests are outstanding towards the server (RFC 8489 §6.2: 10);
     /// further ones wait, in order, for one to end. 0 counts as 1.
     pub max_outstanding: usize,
+    /// EVEN-PORT on the Allocate (RFC 8656 §7.1): an even relayed port, and with
+    /// `reserve_next` (the R bit) the next port held for a later allocation under the token
+    /// [`TurnClient::reservation_token`](super::TurnClient::reservation_token) reports.
+    pub even_port: Option<EvenPort>,
+    /// RESERVATION-TOKEN on the Allocate: take the port another allocation reserved. Its
+    /// family is the reserved one, so `family` and `even_port` are then not sent (RFC 8656
+    /// §7.1).
+    pub reservation_token: Option<u64>,
 }
 
 impl ClientConfig {
@@ -84,6 +92,8 @@ impl ClientConfig {
             min_rto: Duration::from_millis(100),
             rtt: RttEstimator::new(),
             max_outstanding: 10,
+            even_port: None,
+            reservation_token: None,
         }
     }
 }

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use floe_stun::attribute::types;
 use floe_stun::attributes::{
     AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, ErrorCode, Lifetime,
-    UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    ReservationToken, UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::{
     classify, Attribute, Class, ClientTransactions, Message, MessageType, MessageWriter, Method,
@@ -195,6 +195,16 @@ impl TurnClient {
         match &self.core.state {
             State::Allocated(a) => &a.relayed,
             _ => &[],
+        }
+    }
+
+    /// RESERVATION-TOKEN of the Allocate response: the server holds the port after this
+    /// allocation's for another client that sends it ([`ClientConfig::even_port`] with the R
+    /// bit, RFC 8656 §7.2), for 30 s at least.
+    pub fn reservation_token(&self) -> Option<u64> {
+        match &self.core.state {
+            State::Allocated(a) => a.reservation_token,
+            _ => None,
         }
     }
 
@@ -597,6 +607,7 @@ impl Core {
                     refresh_at: now,
                     refresh_in_flight: false,
                     expires: now + lifetime,
+                    reservation_token: msg.get::<ReservationToken>().ok().flatten().map(|t| t.0),
                 };
                 allocation.granted(now, lifetime);
                 self.state = State::Allocated(allocation);
