@@ -434,6 +434,36 @@ fn allowed_peers_open_internal_ranges() {
     assert_eq!(net.peer_data.len(), 1);
 }
 
+/// A relayed address of the server is never a peer, even inside an opened range: a client
+/// could otherwise nest allocations, relaying its own relay's traffic in a loop.
+#[test]
+fn a_relayed_address_is_never_a_peer() {
+    let mut server = server_config();
+    server.allowed_peers = vec!["10.0.0.0/8".parse().unwrap()];
+    let mut net = Net::new(ClientConfig::new(addr(SERVER), "alice", "secret"), server);
+    net.allocate();
+    let own = net.relay();
+    net.client.bind_channel(net.now, own).unwrap();
+    net.pump();
+    let forbidden = |net: &Net, peer| {
+        net.events.contains(&TurnEvent::ChannelBindFailed {
+            peer,
+            error: TurnError::Forbidden,
+        })
+    };
+    assert!(forbidden(&net, own), "{:?}", net.events);
+    // Send indications to it are dropped though the relay's IP has a permission.
+    net.client.create_permission(net.now, own.ip()).unwrap();
+    net.pump();
+    assert!(net.client.has_permission(own.ip()));
+    net.send(own, b"loop");
+    assert!(net.peer_data.is_empty(), "{:?}", net.peer_data);
+    // A neighbour on the same IP that is no relay is fine.
+    let neighbour = SocketAddr::new(own.ip(), own.port() ^ 1);
+    net.send(neighbour, b"next door");
+    assert_eq!(net.peer_data.len(), 1);
+}
+
 /// RFC 8489 §9.2.5: once the client holds a key, only 401 and 438 may come unsigned. A forged
 /// unsigned 437 to a Refresh is dropped over UDP (the allocation lives on and the real answer
 /// still counts), and a forged 300 does not redirect the client.

@@ -1,5 +1,6 @@
 //! Permissions and channels (RFC 8656 §9, §10, §12), and the data they let through (§11, §12).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -49,6 +50,18 @@ impl TurnServer {
             return Err(400);
         }
         Ok(peers)
+    }
+
+    /// Whether data may be relayed to `peer`: the peer policy allows it, and it is no relayed
+    /// address of this server, so allocations cannot be nested in one another (RFC 8656
+    /// §21.4), whatever [`super::ServerConfig::allowed_peers`] opens.
+    fn permits(
+        policy: &PeerPolicy,
+        relays: &HashMap<SocketAddr, AllocationId>,
+        peer: SocketAddr,
+        listening: SocketAddr,
+    ) -> bool {
+        policy.permits(peer, listening) && !relays.contains_key(&peer)
     }
 
     /// RFC 8656 §10.2.
@@ -132,7 +145,10 @@ impl TurnServer {
             _ => return self.error(now, tuple, m, tid, 400, Some(verified)),
         };
         let peer = match Self::peers(msg, a, &self.peers) {
-            Ok(peers) if peers.len() == 1 && !self.peers.permits(peers[0], tuple.server) => {
+            Ok(peers)
+                if peers.len() == 1
+                    && !Self::permits(&self.peers, &self.by_relay, peers[0], tuple.server) =>
+            {
                 return self.error(now, tuple, m, tid, ErrorCode::FORBIDDEN, Some(verified));
             }
             Ok(peers) if peers.len() == 1 => peers[0],
@@ -213,7 +229,7 @@ impl TurnServer {
             return;
         };
         if !a.permissions.get(&peer.ip()).is_some_and(|&e| e > now)
-            || !self.peers.permits(peer, tuple.server)
+            || !Self::permits(&self.peers, &self.by_relay, peer, tuple.server)
         {
             return;
         }
