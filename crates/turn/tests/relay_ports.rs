@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
+use floe_stun::attribute::types;
 use floe_stun::attributes::{
-    AdditionalAddressFamily, AddressFamily, DontFragment, EvenPort, Lifetime,
-    RequestedAddressFamily, RequestedTransport, ReservationToken, XorRelayedAddress,
+    AdditionalAddressFamily, AddressFamily, Data, EvenPort, Lifetime, RequestedAddressFamily,
+    RequestedTransport, ReservationToken, XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::{Message, MessageWriter, Method};
 use floe_turn::{ServerConfig, ServerEvent, TurnServer};
@@ -339,33 +340,36 @@ fn a_deleting_refresh_for_one_family_keeps_the_other() {
     );
 }
 
+/// RFC 8656 §11.2, RFC 8489 §6.3.2: an indication gets no 420, so one with DONT-FRAGMENT the
+/// server does not honour, or another comprehension-required attribute it does not know, is
+/// dropped.
 #[test]
-fn a_send_indication_asking_for_df_is_dropped_when_df_is_not_honoured() {
+fn a_send_indication_asking_for_df_or_with_an_unknown_attribute_is_dropped() {
     let mut net = Net::new(client_config(), server_config());
     net.allocate();
     let peer = addr(PEER);
     net.client.create_permission(net.now, peer.ip()).unwrap();
     net.pump();
-    let relay = net.relay();
-    // A Send indication written by hand, with DONT-FRAGMENT.
-    let mut buf = [0u8; 128];
-    let ty = floe_stun::MessageType::new(floe_stun::Class::Indication, Method::SEND);
-    let mut w = MessageWriter::new(&mut buf, ty, floe_stun::TransactionId::new([3; 12])).unwrap();
-    w.add(&floe_stun::attributes::XorPeerAddress(peer)).unwrap();
-    w.add(&DontFragment).unwrap();
-    w.add(&floe_stun::attributes::Data(b"df")).unwrap();
-    let len = w.finish();
-    net.peer_data.clear();
-    net.send_to_server(&buf[..len]);
-    net.pump();
-    assert!(net.peer_data.is_empty(), "dropped: {:?}", net.peer_data);
+    for extra in [types::DONT_FRAGMENT, 0x7f00] {
+        let mut buf = [0u8; 128];
+        let ty = floe_stun::MessageType::new(floe_stun::Class::Indication, Method::SEND);
+        let tid = floe_stun::TransactionId::new([3; 12]);
+        let mut w = MessageWriter::new(&mut buf, ty, tid).unwrap();
+        w.add(&XorPeerAddress(peer)).unwrap();
+        w.add_raw(extra, &[]).unwrap();
+        w.add(&Data(b"dropped")).unwrap();
+        let len = w.finish();
+        net.send_to_server(&buf[..len]);
+        net.pump();
+        assert!(net.peer_data.is_empty(), "{extra:#x}: {:?}", net.peer_data);
+    }
     net.send(peer, b"plain");
     assert_eq!(
         net.peer_data.len(),
         1,
-        "the same indication without DF is relayed"
+        "the same indication without them is relayed"
     );
-    assert_eq!(net.peer_data[0].0, relay);
+    assert_eq!(net.peer_data[0].0, net.relay());
 }
 
 /// 100,000 Allocates from as many spoofed sources leave nothing behind: no allocation, no
