@@ -161,7 +161,8 @@ fn stun_against_stun_server() {
     assert_eq!(v["mapped"], v["local"]);
     assert_eq!(v["server"], addr.as_str());
     assert!(v["rtt_ms"].as_f64().unwrap() >= 0.0);
-    assert!(v["software"].as_str().unwrap().starts_with("floe"));
+    // The server's SOFTWARE would make the reply larger than the request: left out.
+    assert!(v["software"].is_null(), "{v}");
 }
 
 /// `floe answer --echo` and `floe call --send` through `floe signal`, with extra arguments

@@ -21,13 +21,17 @@
 //!
 //! # Amplification
 //!
-//! A reply is never longer than `max(request length, `[`REPLY_ALLOWANCE`]` = 128 bytes)`. It carries only fixed-size
-//! attributes (at most 100 bytes with an IPv6 RFC 5780 reply, 420 lists capped at
-//! [`MAX_UNKNOWN_ATTRIBUTES`]), and the optional SOFTWARE is added only when the reply still fits
-//! that bound. PADDING (RFC 5780 §7.6) is accepted but never echoed, so a request cannot make the
-//! server send more than it would anyway; RESPONSE-PORT only redirects to another port of the
-//! requester's own IP address (RFC 5780 §7.5), never to a third party. RESPONSE-PORT is meant for
-//! UDP; the driver should not offer this server's RFC 5780 addresses over TCP.
+//! A 400 is never longer than the bad request that caused it: the reason phrase is left out
+//! when it does not fit, and a 400 that does not fit even so is not sent. Other replies carry
+//! what the request needs (XOR-MAPPED-ADDRESS; RESPONSE-ORIGIN and OTHER-ADDRESS on an RFC 5780
+//! server; a 420's UNKNOWN-ATTRIBUTES; FINGERPRINT if the request had one), so they may exceed
+//! the request by that much and no more: at most `max(request length,
+//! `[`MAX_REQUIRED_REPLY`]`)`. SOFTWARE and reason phrases are added only when the reply stays
+//! within the request's length. A bare 20-byte
+//! Binding request gets 32 bytes (IPv4), never 128. PADDING (RFC 5780 §7.6) is accepted but
+//! never echoed; RESPONSE-PORT only redirects to another port of the requester's own IP address
+//! (RFC 5780 §7.5), never to a third party. RESPONSE-PORT is meant for UDP; the driver should
+//! not offer this server's RFC 5780 addresses over TCP.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -44,8 +48,11 @@ use crate::writer::MessageWriter;
 /// The most attribute types a 420 response lists; more unknown ones are left out.
 pub const MAX_UNKNOWN_ATTRIBUTES: usize = 16;
 
-/// A reply is at most `max(request length, REPLY_ALLOWANCE)` bytes long (see the module docs).
-pub const REPLY_ALLOWANCE: usize = 128;
+/// The longest reply with only what a request needs: an RFC 5780 answer over IPv6 with
+/// FINGERPRINT (20-byte header, three 24-byte addresses, 8-byte FINGERPRINT); a 420 listing
+/// [`MAX_UNKNOWN_ATTRIBUTES`] types is 72 bytes. A reply is at most `max(request length,
+/// MAX_REQUIRED_REPLY)` long, a 400 at most the request's length (see the module docs).
+pub const MAX_REQUIRED_REPLY: usize = 100;
 
 /// FINGERPRINT's size on the wire: header and 4-byte value.
 const FINGERPRINT_LEN: usize = 8;
@@ -118,6 +125,7 @@ struct Plan {
 }
 
 /// An error reply to write.
+#[derive(Clone, Copy)]
 enum Refusal {
     BadRequest,
     UnknownAttributes([u16; MAX_UNKNOWN_ATTRIBUTES], usize),
@@ -183,11 +191,11 @@ impl BindingServer {
         if request.has_fingerprint() && request.verify_fingerprint().is_err() {
             return None;
         }
-        let budget = packet.len().max(REPLY_ALLOWANCE).min(out.len());
-        let out = &mut out[..budget];
+        let room = packet.len();
         match self.plan(local, from, &request) {
             Ok(plan) => {
-                let len = self.write_success(&request, from, &plan, out)?;
+                let out_len = out.len().min(room.max(MAX_REQUIRED_REPLY));
+                let len = self.write_success(&request, from, &plan, &mut out[..out_len], room)?;
                 Some(Reply {
                     source: plan.source,
                     destination: plan.destination,
@@ -195,7 +203,7 @@ impl BindingServer {
                 })
             }
             Err(refusal) => {
-                let len = self.write_error(&request, refusal, out)?;
+                let len = self.write_error(&request, refusal, out, room)?;
                 Some(Reply {
                     source: local,
                     destination: from,
@@ -291,50 +299,55 @@ impl BindingServer {
         Some(SocketAddr::new(ip, port))
     }
 
-    /// Writes the success response: XOR-MAPPED-ADDRESS, RFC 5780 addresses, SOFTWARE if it
-    /// fits, FINGERPRINT if the request had one.
+    /// Writes the success response: XOR-MAPPED-ADDRESS, RFC 5780 addresses, SOFTWARE if the
+    /// reply stays within `room` bytes, FINGERPRINT if the request had one.
     fn write_success(
         &self,
         request: &Message<'_>,
         from: SocketAddr,
         plan: &Plan,
         out: &mut [u8],
+        room: usize,
     ) -> Option<usize> {
-        let capacity = out.len();
         let mut w = self.writer(request, out, true)?;
         w.add(&XorMappedAddress(from)).ok()?;
         if let Some(other) = plan.other {
             w.add(&ResponseOrigin(plan.source)).ok()?;
             w.add(&OtherAddress(other)).ok()?;
         }
-        self.finish(request, w, capacity)
+        self.finish(request, w, room)
     }
 
-    /// Writes a 400 or 420 error response.
+    /// Writes a 400 or 420 error response: with its reason phrase if the reply stays within
+    /// `room` (the request's length), else without. A 400 answers bad input, so one that does
+    /// not fit even so is dropped; a 420 may exceed the request by the list of attributes it
+    /// has to name (RFC 8489 §6.3.1.1), which the request itself carried.
     fn write_error(
         &self,
         request: &Message<'_>,
         refusal: Refusal,
         out: &mut [u8],
+        room: usize,
     ) -> Option<usize> {
-        let capacity = out.len();
-        let mut w = self.writer(request, out, false)?;
-        match refusal {
-            Refusal::BadRequest => {
-                w.add(&ErrorCode::new(ErrorCode::BAD_REQUEST, "Bad Request"))
-                    .ok()?;
-            }
-            Refusal::UnknownAttributes(list, count) => {
-                w.add(&ErrorCode::new(
-                    ErrorCode::UNKNOWN_ATTRIBUTE,
-                    "Unknown Attribute",
-                ))
-                .ok()?;
+        let (code, reason, required) = match refusal {
+            Refusal::BadRequest => (ErrorCode::BAD_REQUEST, "Bad Request", room),
+            Refusal::UnknownAttributes(..) => (
+                ErrorCode::UNKNOWN_ATTRIBUTE,
+                "Unknown Attribute",
+                room.max(MAX_REQUIRED_REPLY),
+            ),
+        };
+        let mut write = |reason: &str, limit: usize| -> Option<usize> {
+            let limit = limit.min(out.len());
+            let mut w = self.writer(request, &mut out[..limit], false)?;
+            w.add(&ErrorCode::new(code, reason)).ok()?;
+            if let Refusal::UnknownAttributes(list, count) = refusal {
                 w.add(&UnknownAttributes(List::Items(&list[..count])))
                     .ok()?;
             }
-        }
-        self.finish(request, w, capacity)
+            self.finish(request, w, room)
+        };
+        write(reason, room).or_else(|| write("", required))
     }
 
     fn writer<'b>(
@@ -347,19 +360,19 @@ impl BindingServer {
         MessageWriter::new(out, message_type, request.transaction_id()).ok()
     }
 
-    /// Adds SOFTWARE when the reply stays within `capacity`, then FINGERPRINT when the request
-    /// carried one.
+    /// Adds SOFTWARE when the reply stays within `room` bytes, then FINGERPRINT when the
+    /// request carried one.
     fn finish(
         &self,
         request: &Message<'_>,
         mut w: MessageWriter<'_>,
-        capacity: usize,
+        room: usize,
     ) -> Option<usize> {
         let fingerprint = request.has_fingerprint();
         if let Some(software) = self.software.as_deref() {
             let trailer = if fingerprint { FINGERPRINT_LEN } else { 0 };
             let with_software = w.len() + 4 + software.len().div_ceil(4) * 4 + trailer;
-            if with_software <= capacity {
+            if with_software <= room {
                 w.add(&Software(software)).ok()?;
             }
         }
@@ -495,9 +508,16 @@ mod tests {
     #[test]
     fn software_included_only_within_the_amplification_bound() {
         let server = plain();
-        let (_, reply) = handle(&server, PRIMARY, &binding(true, |_| {})).unwrap();
+        // A bare request gets only what it needs: XOR-MAPPED-ADDRESS and FINGERPRINT.
+        let bare = binding(true, |_| {});
+        let (_, reply) = handle(&server, PRIMARY, &bare).unwrap();
+        assert_eq!(reply.len(), bare.len() + 12);
+        assert!(!Message::decode(&reply).unwrap().has(types::SOFTWARE));
+        let padded = binding(true, |w| w.add(&Padding(&[0; 32])).unwrap());
+        let (_, reply) = handle(&server, PRIMARY, &padded).unwrap();
         let msg = Message::decode(&reply).unwrap();
         assert_eq!(msg.get::<Software>().unwrap(), Some(Software("floe test")));
+        assert!(reply.len() <= padded.len());
 
         let long = "x".repeat(200);
         let server = BindingServer::new(BindingServerConfig {
@@ -508,7 +528,7 @@ mod tests {
         .unwrap();
         let small = binding(true, |_| {});
         let (_, reply) = handle(&server, PRIMARY, &small).unwrap();
-        assert!(reply.len() <= REPLY_ALLOWANCE);
+        assert!(reply.len() <= small.len().max(MAX_REQUIRED_REPLY));
         assert!(!Message::decode(&reply).unwrap().has(types::SOFTWARE));
         // A request as large as the reply would be earns the SOFTWARE.
         let name = "y".repeat(240);
@@ -653,6 +673,19 @@ mod tests {
         msg.verify_fingerprint().unwrap();
     }
 
+    /// The smallest request with an unknown attribute still gets its 420 (RFC 8489 §6.3.1.1),
+    /// without a reason phrase: 12 bytes more than the request, the list it must name.
+    #[test]
+    fn a_short_request_with_an_unknown_attribute_gets_a_420_without_reason() {
+        let request = binding(true, |w| w.add_raw(0x7f01, &[]).unwrap());
+        let (_, bytes) = handle(&plain(), PRIMARY, &request).unwrap();
+        assert_eq!(error_code(&bytes), 420);
+        assert_eq!(unknown_list(&bytes), [0x7f01]);
+        let msg = Message::decode(&bytes).unwrap();
+        assert_eq!(msg.get::<ErrorCode>().unwrap().unwrap().reason, "");
+        assert_eq!(bytes.len(), request.len() + 12);
+    }
+
     #[test]
     fn rfc5780_attributes_without_alternate_get_420() {
         let request = binding(false, |w| {
@@ -683,14 +716,32 @@ mod tests {
         assert_eq!(error_code(&bytes), 400);
     }
 
+    /// A 400 never outgrows the request: a bare 20-byte one is dropped, a 32-byte one gets the
+    /// error without its reason phrase, a larger one the whole answer.
     #[test]
-    fn other_methods_get_400() {
+    fn other_methods_get_400_no_larger_than_the_request() {
         let allocate = MessageType::new(Class::Request, Method::ALLOCATE);
-        let (_, bytes) =
-            handle(&plain(), PRIMARY, &request_with(3, allocate, false, |_| {})).unwrap();
+        let bare = request_with(3, allocate, false, |_| {});
+        assert!(handle(&plain(), PRIMARY, &bare).is_none());
+        let small = request_with(3, allocate, false, |w| w.add_raw(0x8001, &[0; 8]).unwrap());
+        let (_, bytes) = handle(&plain(), PRIMARY, &small).unwrap();
+        assert!(
+            bytes.len() <= small.len(),
+            "{} > {}",
+            bytes.len(),
+            small.len()
+        );
         let msg = Message::decode(&bytes).unwrap();
         assert_eq!(msg.method(), Method::ALLOCATE);
+        assert_eq!(msg.get::<ErrorCode>().unwrap().unwrap().reason, "");
         assert_eq!(error_code(&bytes), 400);
+        let large = request_with(3, allocate, false, |w| w.add_raw(0x8001, &[0; 64]).unwrap());
+        let (_, bytes) = handle(&plain(), PRIMARY, &large).unwrap();
+        let msg = Message::decode(&bytes).unwrap();
+        assert_eq!(
+            msg.get::<ErrorCode>().unwrap().unwrap().reason,
+            "Bad Request"
+        );
     }
 
     #[test]
@@ -700,7 +751,7 @@ mod tests {
         let msg = Message::decode(&bytes).unwrap();
         assert_eq!(msg.class(), Class::SuccessResponse);
         assert!(!msg.has(types::PADDING));
-        assert!(bytes.len() <= REPLY_ALLOWANCE);
+        assert!(bytes.len() <= request.len());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Robustness of the Binding server against hostile input.
 
 use floe_stun::attributes::{ChangeRequest, ResponsePort};
-use floe_stun::server::REPLY_ALLOWANCE;
+use floe_stun::server::MAX_REQUIRED_REPLY;
 use floe_stun::*;
 use std::net::SocketAddr;
 
@@ -55,7 +55,18 @@ fn random_and_truncated_input_never_panics() {
     let check = |packet: &[u8], local: SocketAddr, out: &mut [u8]| {
         if let Some(reply) = server.handle(local, client, packet, out) {
             // The amplification bound of the module docs, and always a well-formed reply.
-            assert!(reply.len <= packet.len().max(REPLY_ALLOWANCE));
+            assert!(reply.len <= packet.len().max(MAX_REQUIRED_REPLY));
+            let msg = Message::decode(&out[..reply.len]).unwrap();
+            if msg
+                .get::<attributes::ErrorCode>()
+                .unwrap()
+                .is_some_and(|e| e.code == 400)
+            {
+                assert!(
+                    reply.len <= packet.len(),
+                    "a 400 is no larger than the request"
+                );
+            }
             assert!(locals.contains(&reply.source));
             assert_eq!(reply.destination.ip(), client.ip());
             Message::decode(&out[..reply.len]).unwrap();

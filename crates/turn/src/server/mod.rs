@@ -523,7 +523,7 @@ impl TurnServer {
         let tid = msg.transaction_id();
         if method == Method::BINDING {
             if self.unauthenticated.take(now, tuple.client.ip()) {
-                self.binding(tuple, tid);
+                self.binding(tuple, tid, msg.has_fingerprint());
             }
             return;
         }
@@ -588,14 +588,17 @@ impl TurnServer {
         }
     }
 
-    /// Binding: XOR-MAPPED-ADDRESS, unauthenticated (RFC 8489 §6.3.1).
-    fn binding(&mut self, tuple: FiveTuple, tid: TransactionId) {
+    /// Binding: XOR-MAPPED-ADDRESS, unauthenticated (RFC 8489 §6.3.1); FINGERPRINT only when
+    /// the request had one, so a bare 20-byte request gets 32 bytes.
+    fn binding(&mut self, tuple: FiveTuple, tid: TransactionId, fingerprint: bool) {
         let mut buf = vec![0u8; 64];
         let ty = MessageType::new(Class::SuccessResponse, Method::BINDING);
         let len = (|| -> Result<usize, EncodeError> {
             let mut w = MessageWriter::new(&mut buf, ty, tid)?;
             w.add(&XorMappedAddress(tuple.client))?;
-            w.add_fingerprint()?;
+            if fingerprint {
+                w.add_fingerprint()?;
+            }
             Ok(w.finish())
         })();
         if let Ok(len) = len {
