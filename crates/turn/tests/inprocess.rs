@@ -434,10 +434,10 @@ fn allowed_peers_open_internal_ranges() {
     assert_eq!(net.peer_data.len(), 1);
 }
 
-/// A relayed address of the server is never a peer, even inside an opened range: a client
-/// could otherwise nest allocations, relaying its own relay's traffic in a loop.
+/// An allocation's own relayed address is never its peer, even inside an opened range: its
+/// data would loop back through the server. (Another allocation's is: relay to relay.)
 #[test]
-fn a_relayed_address_is_never_a_peer() {
+fn an_allocations_own_relayed_address_is_never_its_peer() {
     let mut server = server_config();
     server.allowed_peers = vec!["10.0.0.0/8".parse().unwrap()];
     let mut net = Net::new(ClientConfig::new(addr(SERVER), "alice", "secret"), server);

@@ -1,6 +1,5 @@
 //! Permissions and channels (RFC 8656 §9, §10, §12), and the data they let through (§11, §12).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -52,16 +51,18 @@ impl TurnServer {
         Ok(peers)
     }
 
-    /// Whether data may be relayed to `peer`: the peer policy allows it, and it is no relayed
-    /// address of this server, so allocations cannot be nested in one another (RFC 8656
-    /// §21.4), whatever [`super::ServerConfig::allowed_peers`] opens.
+    /// Whether `a` may relay to `peer`: the peer policy allows it, and it is not one of the
+    /// allocation's own relayed addresses, which would loop its data back through the server
+    /// (RFC 8656 §21.4), whatever [`super::ServerConfig::allowed_peers`] opens. Another
+    /// allocation's relayed address is a fine peer: two clients of one server reach each other
+    /// relay to relay.
     fn permits(
         policy: &PeerPolicy,
-        relays: &HashMap<SocketAddr, AllocationId>,
+        a: &Allocation,
         peer: SocketAddr,
         listening: SocketAddr,
     ) -> bool {
-        policy.permits(peer, listening) && !relays.contains_key(&peer)
+        policy.permits(peer, listening) && !a.relays.contains(&peer)
     }
 
     /// RFC 8656 §10.2.
@@ -146,8 +147,7 @@ impl TurnServer {
         };
         let peer = match Self::peers(msg, a, &self.peers) {
             Ok(peers)
-                if peers.len() == 1
-                    && !Self::permits(&self.peers, &self.by_relay, peers[0], tuple.server) =>
+                if peers.len() == 1 && !Self::permits(&self.peers, a, peers[0], tuple.server) =>
             {
                 return self.error(now, tuple, m, tid, ErrorCode::FORBIDDEN, Some(verified));
             }
@@ -229,7 +229,7 @@ impl TurnServer {
             return;
         };
         if !a.permissions.get(&peer.ip()).is_some_and(|&e| e > now)
-            || !Self::permits(&self.peers, &self.by_relay, peer, tuple.server)
+            || !Self::permits(&self.peers, a, peer, tuple.server)
         {
             return;
         }
