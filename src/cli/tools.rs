@@ -4,14 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use floe::convert::random_transaction_id;
+use floe::convert::os_random;
 use floe::signaling::{SignalingChannel, SignalingServer};
-use floe::stun::attributes::{
-    ChangeRequest, ErrorCode, MappedAddress, OtherAddress, XorMappedAddress,
-};
-use floe::stun::{
-    Class, ClientTransactions, Message, MessageType, MessageWriter, TransactionConfig,
-};
+use floe::stun::nat_discovery::{Hairpinning, NatDiscovery, NatDiscoveryConfig};
 use floe::stun_tools::{binding_request, resolve_server, StunServer};
 use floe::turn_tools::{TurnOptions, TurnSession, TurnTarget, TurnTransport};
 use floe::{BindConfig, Configuration, Error, IceServer, IceTransportPolicy, Result};
@@ -225,117 +220,9 @@ pub async fn turn(args: TurnArgs, tl: Timeline) -> Result<()> {
     Ok(())
 }
 
-/// A success response to one NAT discovery request.
-struct NatAnswer {
-    mapped: SocketAddr,
-    from: SocketAddr,
-    other: Option<SocketAddr>,
-}
-
-/// Sends a Binding request (with `change` as CHANGE-REQUEST) from `socket` to `dest`, with
-/// RFC 8489 retransmissions, and waits up to `limit` for a datagram `accept` takes. Answers are
-/// matched by transaction id only: with CHANGE-REQUEST they come from another address than the
-/// one the request went to, which [`ClientTransactions::handle_response`] would not match.
-async fn nat_exchange<R>(
-    socket: &tokio::net::UdpSocket,
-    dest: SocketAddr,
-    change: Option<ChangeRequest>,
-    limit: Duration,
-    mut accept: impl FnMut(&Message<'_>, SocketAddr) -> Result<Option<R>>,
-) -> Result<Option<R>> {
-    let stun = |e: &dyn std::fmt::Display| Error::Stun(e.to_string());
-    let id = random_transaction_id();
-    let mut request = [0u8; 128];
-    let mut w =
-        MessageWriter::new(&mut request, MessageType::BINDING_REQUEST, id).map_err(|e| stun(&e))?;
-    if let Some(change) = change {
-        w.add(&change).map_err(|e| stun(&e))?;
-    }
-    w.add_fingerprint().map_err(|e| stun(&e))?;
-    let len = w.finish();
-    let mut transactions = ClientTransactions::<()>::new(TransactionConfig::default());
-    let start = Instant::now();
-    transactions
-        .start(start, dest, &request[..len], false, ())
-        .map_err(|e| stun(&e))?;
-    let deadline = tokio::time::Instant::from_std(start + limit);
-    let mut buf = vec![0u8; 2048];
-    loop {
-        while let Some(t) = transactions.poll_transmit() {
-            socket.send_to(t.payload, t.destination).await?;
-        }
-        if transactions.poll_event().is_some() {
-            return Ok(None); // timed out after the last retransmission
-        }
-        let next = transactions
-            .poll_timeout()
-            .map_or(deadline, tokio::time::Instant::from_std)
-            .min(deadline);
-        tokio::select! {
-            res = socket.recv_from(&mut buf) => {
-                let (n, from) = res?;
-                let Ok(msg) = Message::decode(&buf[..n]) else { continue };
-                if msg.transaction_id() != id {
-                    continue;
-                }
-                if let Some(r) = accept(&msg, from)? {
-                    transactions.cancel(id);
-                    return Ok(Some(r));
-                }
-            }
-            () = tokio::time::sleep_until(next) => {
-                if tokio::time::Instant::now() >= deadline {
-                    return Ok(None);
-                }
-                transactions.handle_timeout(Instant::now());
-            }
-        }
-    }
-}
-
-/// A Binding request to `dest`; `None` when nothing came back in time.
-async fn nat_query(
-    socket: &tokio::net::UdpSocket,
-    dest: SocketAddr,
-    change: Option<ChangeRequest>,
-    limit: Duration,
-) -> Result<Option<NatAnswer>> {
-    nat_exchange(socket, dest, change, limit, |msg, from| {
-        match msg.class() {
-            Class::SuccessResponse => {}
-            Class::ErrorResponse => {
-                let e = msg.get::<ErrorCode>().ok().flatten();
-                return Err(Error::Stun(format!(
-                    "{dest} answered {}",
-                    e.map_or("an error".into(), |e| format!("{} {}", e.code, e.reason))
-                )));
-            }
-            _ => return Ok(None),
-        }
-        let mapped = msg
-            .get::<XorMappedAddress>()
-            .ok()
-            .flatten()
-            .map(|a| a.0)
-            .or_else(|| msg.get::<MappedAddress>().ok().flatten().map(|a| a.0))
-            .ok_or_else(|| Error::Stun("response without a mapped address".into()))?;
-        let other = msg.get::<OtherAddress>().ok().flatten().map(|a| a.0);
-        Ok(Some(NatAnswer {
-            mapped,
-            from,
-            other,
-        }))
-    })
-    .await
-}
-
-/// RFC 4787 behaviour names.
-const EI: &str = "endpoint-independent";
-const AD: &str = "address-dependent";
-const APD: &str = "address-and-port-dependent";
-
-/// `floe stun --nat HOST:PORT`: RFC 5780 NAT behaviour discovery from one socket: mapping tests
-/// I-III (§4.3), filtering tests I-III (§4.4) and hairpinning (§4.5).
+/// `floe stun --nat HOST:PORT`: RFC 5780 NAT behaviour discovery from one socket (mapping tests
+/// I-III, filtering tests I-III, hairpinning): a socket loop around floe-stun's sans-IO
+/// [`NatDiscovery`].
 pub async fn stun_nat(
     server: &str,
     bind: Option<IpAddr>,
@@ -359,84 +246,58 @@ pub async fn stun_nat(
         probe.connect(primary)?;
         local.set_ip(probe.local_addr()?.ip());
     }
-    let no_answer = |what: &str| Error::Stun(format!("no answer from {primary} to {what}"));
-
-    // Mapping test I: the primary address; learn OTHER-ADDRESS.
-    let t1 = nat_query(&socket, primary, None, timeout)
-        .await?
-        .ok_or_else(|| no_answer("test I"))?;
-    let other = t1.other.ok_or_else(|| {
-        Error::Stun(format!(
-            "{primary} sent no OTHER-ADDRESS: it does not support RFC 5780"
-        ))
-    })?;
-    if other.ip() == primary.ip() || other.port() == primary.port() {
-        return Err(Error::Stun(format!(
-            "OTHER-ADDRESS {other} must differ from {primary} in both address and port"
-        )));
-    }
-    // Test II: the alternate address, primary port.
-    let t2_dest = SocketAddr::new(other.ip(), primary.port());
-    let t2 = nat_query(&socket, t2_dest, None, timeout)
-        .await?
-        .ok_or_else(|| no_answer("mapping test II"))?;
-    let (mapping, t3_mapped) = if t2.mapped == t1.mapped {
-        (EI, None)
-    } else {
-        // Test III: the alternate address and port.
-        let t3 = nat_query(&socket, other, None, timeout)
-            .await?
-            .ok_or_else(|| no_answer("mapping test III"))?;
-        (
-            if t3.mapped == t2.mapped { AD } else { APD },
-            Some(t3.mapped),
-        )
+    let config = NatDiscoveryConfig {
+        test_timeout: timeout,
+        ..NatDiscoveryConfig::default()
     };
-
-    // Filtering test II: answer from the alternate address and port.
-    let change = |change_ip| ChangeRequest {
-        change_ip,
-        change_port: true,
-    };
-    let check_origin = |a: &NatAnswer, want: SocketAddr| {
-        if a.from == want {
-            Ok(())
-        } else {
-            Err(Error::Stun(format!(
-                "{primary} ignored CHANGE-REQUEST: answered from {} instead of {want}",
-                a.from
-            )))
+    let mut nat = NatDiscovery::new(Instant::now(), config, local, primary, os_random());
+    let mut buf = vec![0u8; 2048];
+    let b = loop {
+        while let Some(t) = nat.poll_transmit() {
+            socket.send_to(t.payload, t.destination).await?;
         }
-    };
-    let filtering = match nat_query(&socket, primary, Some(change(true)), timeout).await? {
-        Some(a) => {
-            check_origin(&a, other)?;
-            EI
+        match nat.result() {
+            Some(Ok(b)) => break *b,
+            Some(Err(e)) => return Err(Error::Stun(e.to_string())),
+            None => {}
         }
-        // Filtering test III: answer from the primary address, alternate port.
-        None => match nat_query(&socket, primary, Some(change(false)), timeout).await? {
-            Some(a) => {
-                check_origin(&a, SocketAddr::new(primary.ip(), other.port()))?;
-                AD
+        // Unfinished discovery always has a timeout; the fallback only avoids a panic.
+        let next = nat
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + timeout);
+        tokio::select! {
+            res = socket.recv_from(&mut buf) => {
+                let (n, from) = res?;
+                nat.handle_datagram(Instant::now(), from, &buf[..n]);
             }
-            None => APD,
-        },
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
+                nat.handle_timeout(Instant::now());
+            }
+        }
     };
 
-    // Hairpinning: a request to our own mapped address comes back to this socket.
-    let hairpinning = nat_exchange(&socket, t1.mapped, None, timeout, |msg, _| {
-        Ok((msg.class() == Class::Request).then_some(()))
-    })
-    .await?
-    .is_some();
-
-    let behind_nat = t1.mapped != local;
+    let hairpinning = match b.hairpinning {
+        Hairpinning::Yes => Some(true),
+        Hairpinning::No => Some(false),
+        Hairpinning::Unknown => None,
+    };
     let text = format!(
-        "mapped address {} (from {local} to {primary}), other address {other}: {}\n\
-         mapping: {mapping}\nfiltering: {filtering}\nhairpinning: {}",
-        t1.mapped,
-        if behind_nat { "behind a NAT" } else { "no NAT" },
-        if hairpinning { "yes" } else { "no" },
+        "mapped address {} (from {local} to {primary}), other address {}: {}\n\
+         mapping: {}\nfiltering: {}\nhairpinning: {}",
+        b.mapped,
+        b.other_address,
+        if b.behind_nat() {
+            "behind a NAT"
+        } else {
+            "no NAT"
+        },
+        b.mapping,
+        b.filtering,
+        match hairpinning {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        },
     );
     tl.info(
         &text,
@@ -444,13 +305,13 @@ pub async fn stun_nat(
             "event": "nat",
             "server": primary.to_string(),
             "local": local.to_string(),
-            "mapped": t1.mapped.to_string(),
-            "other_address": other.to_string(),
-            "mapped_test_ii": t2.mapped.to_string(),
-            "mapped_test_iii": t3_mapped.map(|a| a.to_string()),
-            "nat": behind_nat,
-            "mapping": mapping,
-            "filtering": filtering,
+            "mapped": b.mapped.to_string(),
+            "other_address": b.other_address.to_string(),
+            "mapped_test_ii": b.mapped_test_ii.to_string(),
+            "mapped_test_iii": b.mapped_test_iii.map(|a| a.to_string()),
+            "nat": b.behind_nat(),
+            "mapping": b.mapping.as_str(),
+            "filtering": b.filtering.as_str(),
             "hairpinning": hairpinning,
         }),
     );

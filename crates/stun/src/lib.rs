@@ -13,6 +13,8 @@
 //! - [`classify`]: RFC 7983 demultiplexing by first byte.
 //! - [`ClientTransactions`]: client transactions with RFC 8489 §6.2 retransmission and timeouts.
 //! - [`BindingServer`]: a Binding server with RFC 5780 NAT behaviour discovery.
+//! - [`NatDiscovery`]: the RFC 5780 client: mapping, filtering and hairpinning tests, with
+//!   RFC 4787 classifications.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -25,6 +27,7 @@ mod error;
 mod header;
 mod integrity;
 mod message;
+pub mod nat_discovery;
 pub mod rtt;
 pub mod server;
 pub mod transaction;
@@ -40,6 +43,10 @@ pub use error::{AttributeError, AttributeErrorKind, DecodeError, EncodeError, In
 pub use header::{Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 pub use integrity::{IntegrityKey, IntegrityKeySha256, FINGERPRINT_XOR};
 pub use message::{is_stun, Attributes, Message};
+pub use nat_discovery::{
+    FilteringBehaviour, Hairpinning, MappingBehaviour, NatBehaviour, NatDiscovery,
+    NatDiscoveryConfig, NatDiscoveryError, NatTest,
+};
 pub use rtt::RttEstimator;
 pub use server::{BindingServer, BindingServerConfig, Reply, ServerConfigError};
 pub use transaction::{

@@ -326,10 +326,30 @@ impl<T> ClientTransactions<T> {
         source: SocketAddr,
         response: &Message<'_>,
     ) -> Option<TransactionEvent<T>> {
+        self.match_response(Some(source), response)
+    }
+
+    /// Like [`Self::handle_response`], but matches on transaction id and method alone, whatever
+    /// address the response came from: for a request whose response the server sends from
+    /// another address on purpose, such as one carrying CHANGE-REQUEST (RFC 5780 §7.2). The
+    /// 96 random bits of the transaction id are then the only check against forged responses.
+    pub fn handle_response_from_any_source(
+        &mut self,
+        response: &Message<'_>,
+    ) -> Option<TransactionEvent<T>> {
+        self.match_response(None, response)
+    }
+
+    /// Matches `response`, from `source` when given, against the outstanding transactions.
+    fn match_response(
+        &mut self,
+        source: Option<SocketAddr>,
+        response: &Message<'_>,
+    ) -> Option<TransactionEvent<T>> {
         let id = response.transaction_id();
         let t = self.transactions.get(&id)?;
         if !response.class().is_response()
-            || t.destination != source
+            || source.is_some_and(|s| s != t.destination)
             || t.method != response.method()
         {
             return None;
@@ -595,6 +615,28 @@ mod tests {
         assert!(t.handle_response(other, &msg).is_none());
         assert_eq!(t.len(), 1);
         assert!(t.handle_response(server(), &msg).is_some());
+    }
+
+    #[test]
+    fn response_from_any_source_matches_on_transaction_id_alone() {
+        let start = Instant::now();
+        let mut t = ClientTransactions::new(TransactionConfig::default());
+        t.start(start, server(), &request(1), false, 7u32).unwrap();
+        let bytes = success(2);
+        assert!(t
+            .handle_response_from_any_source(&Message::decode(&bytes).unwrap())
+            .is_none());
+        let bytes = request(1);
+        assert!(t
+            .handle_response_from_any_source(&Message::decode(&bytes).unwrap())
+            .is_none());
+        let bytes = success(1);
+        let ev = t
+            .handle_response_from_any_source(&Message::decode(&bytes).unwrap())
+            .unwrap();
+        assert_eq!(ev.outcome, TransactionOutcome::Success);
+        assert_eq!(ev.destination, server());
+        assert!(t.is_empty());
     }
 
     #[test]
