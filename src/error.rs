@@ -77,6 +77,22 @@ impl From<io::Error> for Error {
     }
 }
 
+impl From<floe_session::SessionError> for Error {
+    fn from(e: floe_session::SessionError) -> Self {
+        use floe_session::SessionError as S;
+        match e {
+            S::InvalidState(s) => Error::InvalidState(s),
+            S::InvalidDescription(s) => Error::InvalidDescription(s),
+            S::InvalidCandidate(s) => Error::InvalidCandidate(s),
+            S::UnknownEvent(s) => Error::InvalidConfiguration(format!("no event named {s:?}")),
+            S::Closed => Error::Closed,
+            S::Ice(e) => Error::Ice(e),
+            // SessionError is non-exhaustive: anything new reads as a refused verb.
+            other => Error::InvalidConfiguration(other.to_string()),
+        }
+    }
+}
+
 impl From<floe_ice::IceError> for Error {
     fn from(e: floe_ice::IceError) -> Self {
         Error::Ice(e)

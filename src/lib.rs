@@ -5,8 +5,11 @@
 //! - [`stun`]: the STUN codec, credentials, client transactions and a Binding server (RFC 8489).
 //! - [`sdp`]: the SDP parser and writer with the ICE attributes (RFC 8866, RFC 8839).
 //! - [`ice`]: the sans-IO ICE agent (RFC 8445, RFC 8838).
+//! - [`session`]: the sans-IO RTCPeerConnection over the agent: offer/answer, trickle, restart,
+//!   mDNS lookups of `.local` candidates, the browser's events.
 //!
-//! The driver adds sockets, timers, interface enumeration and signaling, and no protocol logic:
+//! The driver adds sockets, timers, interface enumeration, DNS, TLS and signaling, and no
+//! protocol logic:
 //!
 //! - [`PeerConnection`]: the browser's RTCPeerConnection verbs (`create_offer`,
 //!   `set_remote_description`, `add_ice_candidate`, ...) and events, carrying datagrams over the
@@ -29,7 +32,6 @@ mod mdns;
 mod net;
 mod peer;
 pub mod signaling;
-pub mod stats;
 pub mod stun_tools;
 mod tls;
 pub mod turn_server;
@@ -40,9 +42,11 @@ pub use config::{
     BindConfig, Configuration, IceServer, IceServerUrl, IceTransportPolicy, TurnUrlTransport,
 };
 pub use error::{Error, Result};
+pub use floe_session::stats;
 pub use peer::{EventKind, PeerConnection, PeerConnectionState, PeerEvent, SignalingState, Status};
 pub use stats::StatsReport;
 
 pub use floe_ice as ice;
 pub use floe_sdp as sdp;
+pub use floe_session as session;
 pub use floe_stun as stun;

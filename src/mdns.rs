@@ -11,17 +11,14 @@
 //!   always answers to the group, so a socket bound to port 5353 (address sharing on, only
 //!   ever received on) joins 224.0.0.251 / ff02::fb on every interface. Binding it may fail
 //!   (then only unicast answers arrive).
-//! - [`MdnsSocket::recv`] passes on only datagrams from the local link (§11: "MUST only accept
-//!   responses to that query that originate from the local link"): from a subnet of one of
-//!   the interfaces, or an IPv4/IPv6 link-local address.
+//! - Which answers count (§11: only those from the local link) is the session's rule
+//!   (`floe_session`), given the networks [`local_networks`] finds.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use std::time::Instant;
-
-use floe_mdns::{Event, QueryId, Resolver, ResolverConfig, MDNS_IPV4, MDNS_IPV6, MDNS_PORT};
+use floe_mdns::{MDNS_IPV4, MDNS_IPV6, MDNS_PORT};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
@@ -32,11 +29,37 @@ const MDNS_TTL: u32 = 255;
 
 /// A local interface address the sockets serve, and its subnet (for the on-link check).
 #[derive(Clone, Copy, Debug)]
-struct LocalNet {
-    ip: IpAddr,
-    prefix: u8,
+pub(crate) struct LocalNet {
+    pub(crate) ip: IpAddr,
+    pub(crate) prefix: u8,
     /// The interface index (IPv6 multicast needs it).
     index: u32,
+}
+
+/// The interfaces of `local_ips` (unspecified, multicast and duplicate addresses skipped),
+/// with their prefix lengths and indexes; an address on no interface counts as a /32 or /128.
+pub(crate) fn local_networks(local_ips: &[IpAddr]) -> Vec<LocalNet> {
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+    let mut nets: Vec<LocalNet> = Vec::new();
+    for &ip in local_ips {
+        if ip.is_unspecified() || ip.is_multicast() || nets.iter().any(|n| n.ip == ip) {
+            continue;
+        }
+        let found = interfaces.iter().find(|i| i.ip() == ip);
+        let (prefix, index) = match found {
+            Some(i) => (
+                match &i.addr {
+                    if_addrs::IfAddr::V4(a) => a.prefixlen,
+                    if_addrs::IfAddr::V6(a) => a.prefixlen,
+                },
+                i.index.unwrap_or(0),
+            ),
+            // Not an interface address (a test pinning one?): only itself is on-link.
+            None => (if ip.is_ipv4() { 32 } else { 128 }, 0),
+        };
+        nets.push(LocalNet { ip, prefix, index });
+    }
+    nets
 }
 
 /// The query sockets (one per local address) and the group listeners (one per family), all
@@ -46,7 +69,6 @@ pub(crate) struct MdnsSocket {
     sockets: Vec<UdpSocket>,
     /// For each query socket (same index in `sockets`), its family.
     query_is_v6: Vec<bool>,
-    nets: Vec<LocalNet>,
     rotate: AtomicUsize,
 }
 
@@ -56,27 +78,7 @@ impl MdnsSocket {
     /// group listeners. Fails only if no query socket could be opened. Must be called inside a
     /// tokio runtime.
     pub(crate) fn bind(local_ips: &[IpAddr]) -> io::Result<Self> {
-        let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
-        let mut nets: Vec<LocalNet> = Vec::new();
-        for &ip in local_ips {
-            if ip.is_unspecified() || ip.is_multicast() || nets.iter().any(|n| n.ip == ip) {
-                continue;
-            }
-            let found = interfaces.iter().find(|i| i.ip() == ip);
-            let (prefix, index) = match found {
-                Some(i) => (
-                    match &i.addr {
-                        if_addrs::IfAddr::V4(a) => a.prefixlen,
-                        if_addrs::IfAddr::V6(a) => a.prefixlen,
-                    },
-                    i.index.unwrap_or(0),
-                ),
-                // Not an interface address (a test pinning one?): only itself is on-link.
-                None => (if ip.is_ipv4() { 32 } else { 128 }, 0),
-            };
-            nets.push(LocalNet { ip, prefix, index });
-        }
-
+        let nets = local_networks(local_ips);
         let mut sockets = Vec::new();
         let mut query_is_v6 = Vec::new();
         let mut last_err = None;
@@ -119,13 +121,12 @@ impl MdnsSocket {
         Ok(MdnsSocket {
             sockets,
             query_is_v6,
-            nets,
             rotate: AtomicUsize::new(0),
         })
     }
 
-    /// Whether queries can go to 224.0.0.251 and to ff02::fb: set
-    /// [`floe_mdns::ResolverConfig`]'s `ipv4` and `ipv6` from this.
+    /// Whether queries can go to 224.0.0.251 and to ff02::fb.
+    #[cfg(test)]
     pub(crate) fn families(&self) -> (bool, bool) {
         let v6 = self.query_is_v6.iter().filter(|&&v6| v6).count();
         (self.query_is_v6.len() > v6, v6 > 0)
@@ -161,49 +162,11 @@ impl MdnsSocket {
         }
     }
 
-    /// Waits for the next datagram from the local link on any of the sockets and writes it
-    /// into `buf`; datagrams from elsewhere are dropped (RFC 6762 §11). Cancel-safe, so it can
-    /// sit in a `select!`. Errors (ICMP reports on some platforms) are not fatal.
+    /// Waits for the next datagram on any of the sockets and writes it into `buf`. Cancel-safe,
+    /// so it can sit in a `select!`. Errors (ICMP reports on some platforms) are not fatal.
     pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        loop {
-            let start = self.rotate.fetch_add(1, Ordering::Relaxed);
-            let (_, result) = recv_any(&self.sockets, buf, start).await;
-            let (len, from) = result?;
-            if self.on_link(from.ip()) {
-                return Ok((len, from));
-            }
-        }
-    }
-
-    /// Whether `ip` is on one of the served interfaces' subnets, or link-local.
-    fn on_link(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
-        let link_local = match ip {
-            IpAddr::V4(v4) => v4.is_link_local(),
-            IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
-        };
-        link_local || self.nets.iter().any(|n| same_subnet(n.ip, ip, n.prefix))
-    }
-}
-
-fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix.min(32)))
-                .unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix.min(128)))
-                .unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
+        let start = self.rotate.fetch_add(1, Ordering::Relaxed);
+        recv_any(&self.sockets, buf, start).await.1
     }
 }
 
@@ -286,136 +249,9 @@ fn listener_v6(indexes: &[u32]) -> Option<UdpSocket> {
     UdpSocket::from_std(s.into()).ok()
 }
 
-/// Remote candidates waiting for their `.local` name to resolve, at most this many.
-const MAX_PENDING_CANDIDATES: usize = 64;
-
-/// Resolves the mDNS names of remote candidates (`<uuid>.local`, as browsers hide their host
-/// addresses) so the agent can check toward them: a [`Resolver`] on an [`MdnsSocket`],
-/// created on the first such candidate. A name that does not resolve within the resolver's
-/// timeout is dropped; the peer-reflexive candidate its checks create still works (RFC 8445
-/// §7.3.1.3).
-pub(crate) struct CandidateLookups {
-    socket: MdnsSocket,
-    resolver: Resolver,
-    pending: Vec<(QueryId, floe_sdp::Candidate)>,
-    resolved: Vec<floe_sdp::Candidate>,
-    buf: Vec<u8>,
-}
-
-impl CandidateLookups {
-    /// Opens the sockets on the host candidates' IPs.
-    pub(crate) fn new(local_ips: &[IpAddr]) -> io::Result<Self> {
-        let socket = MdnsSocket::bind(local_ips)?;
-        let (ipv4, ipv6) = socket.families();
-        let resolver = Resolver::new(ResolverConfig {
-            ipv4,
-            ipv6,
-            ..ResolverConfig::default()
-        });
-        Ok(Self {
-            socket,
-            resolver,
-            pending: Vec::new(),
-            resolved: Vec::new(),
-            buf: vec![0; floe_mdns::MAX_QUERY_LEN.max(1500)],
-        })
-    }
-
-    /// Starts resolving `candidate`'s name. False when it cannot be (not a valid `.local`
-    /// name, or too many lookups under way): the candidate is dropped.
-    pub(crate) fn start(&mut self, now: Instant, candidate: floe_sdp::Candidate) -> bool {
-        let floe_sdp::CandidateAddress::Fqdn(name) = &candidate.address else {
-            return false;
-        };
-        if self.pending.len() >= MAX_PENDING_CANDIDATES {
-            return false;
-        }
-        match self.resolver.resolve(now, name) {
-            Ok(id) => {
-                self.pending.push((id, candidate));
-                self.collect();
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// True while a lookup is under way.
-    pub(crate) fn is_busy(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// The next datagram for the resolver (cancel-safe).
-    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.socket.recv(buf).await
-    }
-
-    /// A datagram [`CandidateLookups::recv`] returned.
-    pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        self.resolver.handle_datagram(now, from, bytes);
-        self.collect();
-    }
-
-    /// When [`CandidateLookups::handle_timeout`] is due.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.resolver.poll_timeout()
-    }
-
-    /// Retransmissions and expired lookups.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        self.resolver.handle_timeout(now);
-        self.collect();
-    }
-
-    /// Sends the queries the resolver has queued; a failed send is a lost query.
-    pub(crate) async fn flush(&mut self) {
-        while let Some(t) = self.resolver.poll_transmit(&mut self.buf) {
-            let _ = self.socket.send(&self.buf[..t.len], t.destination).await;
-        }
-    }
-
-    /// The next candidate whose name resolved, with the address in place of the name.
-    pub(crate) fn poll_resolved(&mut self) -> Option<floe_sdp::Candidate> {
-        self.resolved.pop()
-    }
-
-    fn collect(&mut self) {
-        while let Some(event) = self.resolver.poll_event() {
-            let (id, addresses) = match event {
-                Event::Resolved { id, addresses, .. } => (id, addresses),
-                Event::TimedOut { id, .. } => (id, Vec::new()),
-            };
-            let (done, rest): (Vec<_>, Vec<_>) =
-                self.pending.drain(..).partition(|(p, _)| *p == id);
-            self.pending = rest;
-            for (_, mut candidate) in done {
-                // One address per candidate: IPv4 first, as the host candidates usually are.
-                let ip = addresses.iter().find(|a| a.is_ipv4()).or(addresses.first());
-                if let Some(ip) = ip {
-                    candidate.address = floe_sdp::CandidateAddress::Ip(*ip);
-                    self.resolved.push(candidate);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subnets() {
-        let a: IpAddr = "192.168.1.10".parse().unwrap();
-        assert!(same_subnet(a, "192.168.1.200".parse().unwrap(), 24));
-        assert!(!same_subnet(a, "192.168.2.1".parse().unwrap(), 24));
-        assert!(same_subnet(a, "10.0.0.1".parse().unwrap(), 0));
-        assert!(!same_subnet(a, "192.168.1.11".parse().unwrap(), 32));
-        let b: IpAddr = "2001:db8::1".parse().unwrap();
-        assert!(same_subnet(b, "2001:db8::ffff".parse().unwrap(), 64));
-        assert!(!same_subnet(b, "2001:db9::1".parse().unwrap(), 64));
-        assert!(!same_subnet(a, b, 0));
-    }
 
     #[tokio::test]
     async fn binds_on_loopback_with_ttl_255() {
@@ -423,10 +259,8 @@ mod tests {
         assert_eq!(socket.families(), (true, false));
         let ttl = socket2::SockRef::from(&socket.sockets[0]).multicast_ttl_v4();
         assert_eq!(ttl.unwrap(), 255);
-        assert!(socket.on_link("127.0.0.53".parse().unwrap()));
-        assert!(socket.on_link("169.254.3.4".parse().unwrap()));
-        assert!(socket.on_link("fe80::1".parse().unwrap()));
-        assert!(!socket.on_link("192.0.2.1".parse().unwrap()));
+        let nets = local_networks(&[IpAddr::from([127, 0, 0, 1])]);
+        assert_eq!(nets[0].prefix, 8, "loopback is a /8");
     }
 
     const ROLE: &str = "FLOE_MDNS_SOCKET_TEST";

@@ -273,6 +273,7 @@ fn is_dtls_record(data: &[u8]) -> bool {
 /// changes, `candidate` (null at the end of gathering), `local` / `remote` candidate lines.
 fn event_fields(event: &PeerEvent) -> serde_json::Value {
     match event {
+        PeerEvent::SignalingStateChange(s) => json!({ "state": s.as_str() }),
         PeerEvent::IceGatheringStateChange(s) => json!({ "state": s.to_string() }),
         PeerEvent::IceCandidate(Some(c)) => json!({
             "candidate": c.candidate,

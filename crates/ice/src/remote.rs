@@ -170,6 +170,11 @@ impl IceAgent {
         self.remote.end_of_candidates = true;
         self.drive(now);
     }
+
+    /// True once the peer's end-of-candidates was added (cleared by a restart).
+    pub fn remote_end_of_candidates(&self) -> bool {
+        self.remote.end_of_candidates
+    }
 }
 
 /// Refuses remote candidates no agent can use: priority outside 1..=2³¹−1 (RFC 8445 §5.1.2.1),

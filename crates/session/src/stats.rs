@@ -151,7 +151,7 @@ fn candidates(
 }
 
 /// Reads the report off the agent; `None` (no agent yet) gives an empty report.
-pub(crate) fn report(agent: Option<&IceAgent>) -> StatsReport {
+pub fn report(agent: Option<&IceAgent>) -> StatsReport {
     let Some(agent) = agent else {
         return StatsReport::default();
     };
