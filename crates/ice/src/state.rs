@@ -104,6 +104,7 @@ pub enum IceEvent {
 
 /// A datagram for the driver to send.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use = "a transmit that is not sent is a lost packet"]
 pub struct Transmit {
     /// The local base to send from.
     pub source: SocketAddr,

@@ -213,7 +213,7 @@ fn keepalive_after_15s_without_traffic() {
     w.take_sent();
     let mut buf = [0u8; 64];
     for _ in 0..20 {
-        w.agent.send(b"data", &mut buf).unwrap();
+        let _ = w.agent.send(b"data", &mut buf).unwrap();
         w.advance(Duration::from_secs(1));
         w.answer_requests_to(remote());
     }

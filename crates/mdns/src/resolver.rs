@@ -115,6 +115,7 @@ pub enum Event {
 /// A query datagram to send: [`Resolver::poll_transmit`] wrote `len` octets into the caller's
 /// buffer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use = "a transmit that is not sent is a lost packet"]
 pub struct Transmit {
     /// 224.0.0.251:5353 or \[ff02::fb\]:5353. Send it from an ephemeral port, never 5353
     /// (RFC 6762 §5.1), on every interface that may reach the peer.

@@ -119,6 +119,7 @@ pub struct TransactionEvent<T> {
 
 /// A datagram to send, borrowed from the transaction that owns it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use = "a transmit that is not sent is a lost packet"]
 pub struct Transmit<'a, T> {
     /// Where to send it.
     pub destination: SocketAddr,
@@ -787,7 +788,7 @@ mod tests {
         let start = Instant::now();
         let mut t = ClientTransactions::new(TransactionConfig::default());
         t.start(start, server(), &request(1), false, 1u32).unwrap();
-        t.poll_transmit().unwrap();
+        let _ = t.poll_transmit().unwrap();
         // Woken up well after two RTOs: one retransmission, and the next one an RTO of
         // 1 s later.
         let late = start + Duration::from_millis(2000);
@@ -820,7 +821,7 @@ mod tests {
         let start = Instant::now();
         let mut t = ClientTransactions::new(TransactionConfig::default());
         t.start(start, server(), &request(1), false, 1u32).unwrap();
-        t.poll_transmit().unwrap();
+        let _ = t.poll_transmit().unwrap();
         t.stop_retransmitting(start, TransactionId::new([1; 12]));
         t.handle_timeout(start + Duration::from_secs(1));
         assert!(t.poll_transmit().is_none());

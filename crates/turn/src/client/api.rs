@@ -277,6 +277,7 @@ pub enum Received<'a> {
 
 /// A request to send to the server (UDP datagram or bytes on the stream).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use = "a transmit that is not sent is a lost packet"]
 pub struct Transmit<'a> {
     /// The server address.
     pub destination: SocketAddr,
