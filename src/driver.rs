@@ -303,7 +303,11 @@ impl Driver {
             };
             let now = Instant::now();
             match input {
-                Input::Command(None) => break,
+                // The handle was dropped: close as `close()` would (TURN allocations deleted).
+                Input::Command(None) => {
+                    self.session.close(now);
+                    break;
+                }
                 Input::Command(Some(cmd)) => self.handle_command(cmd).await,
                 Input::Datagram(i, Ok((len, from))) => {
                     rotate = rotate.wrapping_add(1);

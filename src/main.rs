@@ -132,9 +132,18 @@ struct PeerCommand {
     /// Also bind loopback interfaces when enumerating (ignored with --bind).
     #[arg(long)]
     include_loopback: bool,
-    /// Send this text once connected and wait for it to be echoed back.
+    /// Send this text once connected, again every second until it is echoed back, then leave.
+    /// Without --send or --echo the peer stays in the call until the other side leaves,
+    /// SIGINT/SIGTERM, --timeout (all exit 0 once connected) or a failure.
     #[arg(long)]
     send: Option<String>,
+    /// With --send: send N probes one second apart (the text and ` #K`), print each RTT and
+    /// the loss; exit 0 when at least one came back.
+    #[arg(long, value_name = "N", requires = "send", value_parser = clap::value_parser!(u32).range(1..))]
+    count: Option<u32>,
+    /// With --count: exit 0 only when every probe came back.
+    #[arg(long, requires = "count")]
+    strict: bool,
     /// Echo every message received, until the other side leaves.
     #[arg(long)]
     echo: bool,
@@ -155,7 +164,6 @@ fn user_password(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The users of a `--users` file: `NAME:PASSWORD` lines; blank lines and `#` comments skipped.
 /// `LOW-HIGH`, both above the well-known ports.
 fn port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     let (low, high) = s
@@ -169,6 +177,7 @@ fn port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     Ok(low..=high)
 }
 
+/// The users of a `--users` file: `NAME:PASSWORD` lines; blank lines and `#` comments skipped.
 fn read_users(path: &std::path::Path) -> Result<Vec<(String, String)>, floe::Error> {
     let bad = |what: String| floe::Error::InvalidConfiguration(what);
     let text = std::fs::read_to_string(path)
@@ -216,6 +225,8 @@ impl PeerCommand {
             bind: self.bind,
             include_loopback: self.include_loopback,
             send: self.send,
+            count: self.count,
+            strict: self.strict,
             echo: self.echo,
             timeout: seconds(self.timeout)?,
             no_trickle: self.no_trickle,

@@ -171,7 +171,7 @@ def parse_sdp(sdp):
     return ufrag, pwd, cands, end
 
 
-async def run(offerer, url, options, hello=HELLO):
+async def run(offerer, url, options, hello=HELLO, drop_first=False):
     ws = await WebSocket.connect(url)
     say("joined")
     conn = aioice.Connection(ice_controlling=offerer, components=1, **options)
@@ -254,8 +254,14 @@ async def run(offerer, url, options, hello=HELLO):
             )
         await conn.send(hello.encode())
         got_echo = got_own = False
+        drop = drop_first
         while not (got_echo and got_own):
             data = (await conn.recv()).decode(errors="replace")
+            if drop:
+                # A peer not ready for data yet: the first datagram is lost to it.
+                drop = False
+                say("dropped " + data)
+                continue
             say("got " + data)
             if data == hello:
                 got_echo = True
@@ -294,6 +300,8 @@ def main():
     p.add_argument("--stun")
     p.add_argument("--host-addresses", default="127.0.0.1")
     p.add_argument("--hello", default=HELLO)
+    p.add_argument("--drop-first", action="store_true",
+                   help="ignore the first application datagram (a peer not ready for data)")
     a = p.parse_args()
     if a.host_addresses != "auto":
         # aioice skips loopback when it lists interfaces; the tests run on loopback only.
@@ -314,7 +322,7 @@ def main():
     if a.stun:
         options["stun_server"] = host_port(a.stun)
     try:
-        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, options, a.hello), a.limit))
+        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, options, a.hello, a.drop_first), a.limit))
     except asyncio.TimeoutError:
         sys.stderr.write(f"aioice peer: timed out after {a.limit} s\n")
         sys.exit(1)

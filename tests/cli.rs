@@ -1,61 +1,12 @@
 //! The `floe` binary: demo, STUN client against the STUN server, call/answer through the
 //! signaling server, and errors. Every child is killed on a deadline so nothing hangs.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FLOE: &str = env!("CARGO_BIN_EXE_floe");
-
-/// Kills the child when dropped, so a failed assertion leaves no server behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `floe args...` to completion, killing it after `limit`. (Outputs are a few KiB, well
-/// under a pipe's buffer, so the child never blocks on them before exiting.)
-fn run(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(FLOE)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn floe");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("floe {args:?} did not finish in {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Starts a long-running `floe` server with `--json` and returns it with its first line.
-fn start_server(args: &[&str]) -> (Guard, serde_json::Value) {
-    let mut child = Command::new(FLOE)
-        .args(args)
-        .arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn floe");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = Guard(child);
-    let mut line = String::new();
-    // The server prints its address at once; a hang here would be a bug, and the test harness
-    // would report it, but read_line on a dead child returns 0 rather than blocking.
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
-    (guard, value)
-}
+use common::*;
 
 #[test]
 fn demo_connects_and_exits_zero() {

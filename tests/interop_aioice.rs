@@ -218,6 +218,51 @@ fn aioice_calls_floe_answers() {
     check_floe(ok, &out, &err);
 }
 
+/// `--send` is repeated every second until echoed: aioice answering ignores the first
+/// application datagram it receives (a peer not ready for data yet), and floe still gets its
+/// echo, from the resend.
+#[test]
+fn send_survives_a_peer_that_drops_the_first_datagram() {
+    if !aioice_available() {
+        return;
+    }
+    let (_signal, url) = signal_server();
+    let url = format!("{url}drop-first");
+    let py = spawn(
+        &python(),
+        &["-u", SCRIPT, "answer", &url, "20", "--drop-first"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let floe = spawn(
+        FLOE,
+        &[
+            "call",
+            &url,
+            "--bind",
+            "127.0.0.1",
+            "--send",
+            PING,
+            "--echo",
+            "--timeout",
+            "20",
+            "--json",
+        ],
+    );
+    let (ok, out, err) = finish(floe, LIMIT, "floe call");
+    let (py_ok, py_out, py_err) = finish(py, Duration::from_secs(5), "aioice peer");
+    assert!(
+        py_out.lines().any(|l| l == format!("dropped {PING}")),
+        "aioice dropped nothing:\n{py_out}\n{py_err}"
+    );
+    check_aioice(py_ok, &py_out, &py_err);
+    check_floe(ok, &out, &err);
+    let sends = out
+        .lines()
+        .filter(|l| l.contains("\"event\":\"send\""))
+        .count();
+    assert!(sends >= 2, "the probe was sent again:\n{out}");
+}
+
 /// A free UDP+TCP port on 127.0.0.1 (racy by nature, good enough for a test).
 fn free_port() -> u16 {
     loop {

@@ -26,8 +26,13 @@ pub struct Options {
     pub name: String,
     /// Caller or callee.
     pub role: Role,
-    /// Send this text once connected and wait until it is echoed back.
+    /// Send this text once connected, again every second until it is echoed back (like
+    /// ping); with `count`, `count` probes one second apart.
     pub send: Option<String>,
+    /// Send this many probes of `send` (each tagged ` #N`) and report each RTT and the loss.
+    pub count: Option<u32>,
+    /// With `count`: succeed only if every probe came back (else: at least one).
+    pub strict: bool,
     /// Echo every message received (other than the echo of our own `send`), and stay until the
     /// other side says `bye`.
     pub echo: bool,
@@ -45,8 +50,10 @@ pub struct Outcome {
     pub offer_at: Option<Instant>,
     /// When `connectionstatechange` reported `connected`.
     pub connected_at: Option<Instant>,
-    /// The `send` text came back.
+    /// The `send` text came back (with `count`: enough probes came back).
     pub echo_ok: bool,
+    /// Probes sent, and the round-trip time of each that came back.
+    pub probes: Vec<(Instant, Option<Duration>)>,
     /// The selected pair, as `local -> remote`.
     pub selected: Option<String>,
 }
@@ -55,7 +62,12 @@ pub struct Outcome {
 /// no history, so a callee that joins the room later still gets them.
 const RESEND: Duration = Duration::from_secs(1);
 
-/// Runs one peer over `signaling` until it is done (see [`Options`]) or times out.
+/// How often a probe is sent (`--send` until echoed, `--count`).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs one peer over `signaling` until it is done (see [`Options`]), times out, is
+/// interrupted (SIGINT, SIGTERM) or fails. On every way out it says `bye` (unless the peer
+/// did) and closes the connection, which deallocates its TURN allocations.
 pub async fn run(
     mut signaling: SignalingChannel,
     config: Configuration,
@@ -71,16 +83,72 @@ pub async fn run(
         &addrs.join(" "),
         json!({ "addresses": addrs }),
     );
-    let deadline = tokio::time::Instant::now() + opts.timeout;
     let mut out = Outcome::default();
+    let mut bye = false;
+    let result = call(&pc, &mut signaling, &opts, &tl, &mut out, &mut bye).await;
+    if !bye {
+        let _ = signaling.send(&SignalMessage::Bye).await;
+    }
+    if result.is_ok() {
+        print_stats(&pc, name, &tl).await;
+    }
+    let _ = pc.close().await;
+    signaling.close().await;
+    result.map(|()| out)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The probe payload: the text itself, or with `count` the text and its number.
+fn probe_payload(opts: &Options, text: &str, seq: usize) -> String {
+    match opts.count {
+        Some(_) => format!("{text} #{}", seq + 1),
+        None => text.to_owned(),
+    }
+}
+
+/// The call itself: signaling, events, data, probes, until done.
+async fn call(
+    pc: &PeerConnection,
+    signaling: &mut SignalingChannel,
+    opts: &Options,
+    tl: &Timeline,
+    out: &mut Outcome,
+    bye: &mut bool,
+) -> Result<()> {
+    let name = opts.name.as_str();
+    let deadline = tokio::time::Instant::now() + opts.timeout;
     // Everything the caller sent before the answer, for the resends.
     let mut unanswered: Vec<SignalMessage> = Vec::new();
     let mut answered = false;
-    let mut bye = false;
     let mut gathered = false;
     // The controlling side may send as soon as it has selected a pair, which can be a moment
     // before this side has: what arrives before we can send is echoed once connected.
     let mut to_echo: Vec<Vec<u8>> = Vec::new();
+    // Neither --send nor --echo: stay in the call until the peer leaves.
+    let stay = opts.send.is_none() && !opts.echo;
+    let wanted = opts.count.map_or(1, |n| n.max(1) as usize);
+    let interrupt = interrupted();
+    tokio::pin!(interrupt);
 
     if opts.role == Role::Caller {
         let offer = pc.create_offer().await?;
@@ -94,6 +162,7 @@ pub async fn run(
         }
     }
     let mut resend = tokio::time::interval_at(tokio::time::Instant::now() + RESEND, RESEND);
+    let mut next_probe = tokio::time::Instant::now();
 
     loop {
         let connected = out.connected_at.is_some();
@@ -104,12 +173,30 @@ pub async fn run(
                 tl.event(name, "echo", &format!("{text:?}"), json!({ "data": text }));
             }
         }
+        let echoed = out.probes.iter().filter(|(_, rtt)| rtt.is_some()).count();
+        let probes_done = match (&opts.send, opts.count) {
+            (None, _) => true,
+            (Some(_), None) => out.echo_ok,
+            // Every probe came back, or the last one had its second to.
+            (Some(_), Some(_)) => {
+                echoed == wanted
+                    || (out.probes.len() == wanted && tokio::time::Instant::now() >= next_probe)
+            }
+        };
         // Gathering ends (`icecandidate` null) before the peer leaves: its timeline is whole
         // and every candidate has reached the other side. It ends within the gathering
         // timeout (3 s) even when a server does not answer.
-        if connected && gathered && (opts.send.is_none() || out.echo_ok) && (!opts.echo || bye) {
+        if connected && gathered && probes_done && (!(opts.echo || stay) || *bye) {
             break;
         }
+        // The probe timer also wakes the loop one interval after the last probe, to end it.
+        let probing = connected && !probes_done && opts.send.is_some();
+        let limit = if opts.count.is_some() {
+            wanted
+        } else {
+            usize::MAX
+        };
+        let more = out.probes.len() < limit;
         tokio::select! {
             msg = signaling.recv() => match msg? {
                 None => {
@@ -142,17 +229,20 @@ pub async fn run(
                     pc.add_ice_candidate(c).await?;
                 }
                 Some(SignalMessage::Bye) => {
-                    bye = true;
+                    *bye = true;
                     tl.event(name, "bye received", "", json!({}));
                     if !connected {
                         return Err(Error::Signaling("the other peer left before connecting".into()));
+                    }
+                    if !probes_done {
+                        break; // The peer left before the echo: the summary says how it went.
                     }
                 }
                 Some(_) => {}
             },
             event = pc.next_event() => {
                 let Some(event) = event else { return Err(Error::Closed) };
-                on_event(&pc, &mut signaling, &event, &opts, &tl, &mut out).await?;
+                on_event(pc, signaling, &event, opts, tl, out).await?;
                 gathered |= matches!(event, PeerEvent::IceCandidate(None));
                 match event {
                     PeerEvent::IceCandidate(c)
@@ -189,24 +279,44 @@ pub async fn run(
                 }
                 let text = String::from_utf8_lossy(&data).into_owned();
                 tl.event(name, "message", &format!("{text:?}"), json!({ "data": text }));
-                if opts.send.as_deref() == Some(text.as_str()) {
-                    out.echo_ok = true;
-                } else if opts.echo {
+                if !on_echo(opts, &text, tl, out) && opts.echo {
                     to_echo.push(data);
                 }
+            }
+            () = tokio::time::sleep_until(next_probe), if probing => {
+                if !more {
+                    continue;
+                }
+                let text = opts.send.as_deref().unwrap_or_default();
+                let payload = probe_payload(opts, text, out.probes.len());
+                tl.event(name, "send", &format!("{payload:?}"), json!({ "data": payload }));
+                out.probes.push((Instant::now(), None));
+                // A probe the network or a peer not yet ready loses is sent again in a second.
+                if let Err(e) = pc.send(payload.as_bytes()).await {
+                    tl.event(name, "send failed", &e.to_string(), json!({ "error": e.to_string() }));
+                }
+                next_probe = tokio::time::Instant::now() + PROBE_INTERVAL;
             }
             _ = resend.tick(), if opts.role == Role::Caller && !answered => {
                 for msg in &unanswered {
                     signaling.send(msg).await?;
                 }
             }
-            () = tokio::time::sleep_until(deadline) => {
-                // An echoing peer has no end of its own: connected until the timeout is success.
-                if connected && opts.echo && (opts.send.is_none() || out.echo_ok) {
+            () = &mut interrupt => {
+                tl.event(name, "interrupted", "", json!({}));
+                if connected {
                     break;
                 }
-                if connected && !gathered && (opts.send.is_none() || out.echo_ok) {
-                    break; // Gathering did not end in time: not a reason to fail the call.
+                return Err(Error::Signaling("interrupted before connecting".into()));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                // A peer that echoes or stays has no end of its own: connected until the
+                // timeout is success.
+                if connected && (opts.echo || stay) && opts.send.is_none() {
+                    break;
+                }
+                if connected && (probes_done || opts.count.is_some()) {
+                    break; // Gathering did not end in time, or the probes are counted below.
                 }
                 let what = if connected { "the echo" } else { "a connection" };
                 return Err(Error::Timeout(format!(
@@ -216,13 +326,99 @@ pub async fn run(
             }
         }
     }
-    if !bye {
-        let _ = signaling.send(&SignalMessage::Bye).await;
+    if opts.count.is_some() {
+        summarize(opts, tl, out)?;
+    } else if opts.send.is_some() && !out.echo_ok {
+        return Err(Error::Signaling(
+            "the other peer left before the echo".into(),
+        ));
     }
-    print_stats(&pc, name, &tl).await;
-    pc.close().await?;
-    signaling.close().await;
-    Ok(out)
+    Ok(())
+}
+
+/// Takes `text` as the echo of a probe (true), recording its round trip; false if it is not
+/// one.
+fn on_echo(opts: &Options, text: &str, tl: &Timeline, out: &mut Outcome) -> bool {
+    let Some(sent) = opts.send.as_deref() else {
+        return false;
+    };
+    let seq = match opts.count {
+        None if text == sent => out.probes.len().checked_sub(1),
+        Some(_) => text
+            .strip_prefix(sent)
+            .and_then(|rest| rest.strip_prefix(" #"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1)),
+        None => None,
+    };
+    let Some(seq) = seq.filter(|&i| i < out.probes.len()) else {
+        return false;
+    };
+    let (at, rtt) = &mut out.probes[seq];
+    if rtt.is_none() {
+        let took = at.elapsed();
+        *rtt = Some(took);
+        let ms = took.as_secs_f64() * 1e3;
+        tl.event(
+            opts.name.as_str(),
+            "echo received",
+            &format!("#{} rtt {ms:.2} ms", seq + 1),
+            json!({ "seq": seq + 1, "rtt_ms": ms }),
+        );
+    }
+    if opts.count.is_none() {
+        out.echo_ok = true;
+    }
+    true
+}
+
+/// `--count`: the loss and RTT summary, like ping's; an error when too few probes came back.
+fn summarize(opts: &Options, tl: &Timeline, out: &mut Outcome) -> Result<()> {
+    let sent = out.probes.len();
+    let rtts: Vec<f64> = out
+        .probes
+        .iter()
+        .filter_map(|(_, r)| r.map(|d| d.as_secs_f64() * 1e3))
+        .collect();
+    let received = rtts.len();
+    let loss = if sent == 0 {
+        100.0
+    } else {
+        100.0 * (sent - received) as f64 / sent as f64
+    };
+    let (min, max) = rtts.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+        (lo.min(r), hi.max(r))
+    });
+    let avg = rtts.iter().sum::<f64>() / received.max(1) as f64;
+    tl.event(
+        opts.name.as_str(),
+        "probes",
+        &format!(
+            "{sent} sent, {received} echoed, {loss:.0}% loss, rtt min/avg/max {:.2}/{avg:.2}/{max:.2} ms",
+            if received == 0 { 0.0 } else { min }
+        ),
+        json!({ "sent": sent, "received": received, "loss_percent": loss,
+                "rtt_min_ms": (received > 0).then_some(min), "rtt_avg_ms": (received > 0).then_some(avg),
+                "rtt_max_ms": (received > 0).then_some(max) }),
+    );
+    let wanted = opts.count.unwrap_or(1).max(1) as usize;
+    out.echo_ok = if opts.strict {
+        received == wanted
+    } else {
+        received > 0
+    };
+    if out.echo_ok {
+        Ok(())
+    } else {
+        Err(Error::Timeout(format!(
+            "{received} of {sent} probes came back{}",
+            if opts.strict {
+                " (--strict wants all)"
+            } else {
+                ""
+            }
+        )))
+    }
 }
 
 /// What `getStats()` says of the selected pair, and every remote candidate (mDNS names
@@ -327,10 +523,6 @@ async fn on_event(
                     &format!("{ms:.1} ms after the offer was {from}"),
                     json!({ "offer_to_connected_ms": ms }),
                 );
-            }
-            if let Some(text) = &opts.send {
-                tl.event(name, "send", &format!("{text:?}"), json!({ "data": text }));
-                pc.send(text.as_bytes()).await?;
             }
         }
         PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => {

@@ -337,8 +337,12 @@ pub struct PeerArgs {
     pub bind: Vec<IpAddr>,
     /// Also bind loopback interfaces when enumerating.
     pub include_loopback: bool,
-    /// Text to send once connected.
+    /// Text to send once connected, again every second until echoed.
     pub send: Option<String>,
+    /// Probes of `send` to send, one second apart.
+    pub count: Option<u32>,
+    /// With `count`: all probes must come back.
+    pub strict: bool,
     /// Echo what arrives.
     pub echo: bool,
     /// Overall timeout.
@@ -408,6 +412,8 @@ pub async fn peer(role: Role, args: PeerArgs, tl: Timeline) -> Result<()> {
         name: name.into(),
         role,
         send: args.send.clone(),
+        count: args.count,
+        strict: args.strict,
         echo: args.echo,
         timeout: args.timeout,
         trickle: !args.no_trickle,
