@@ -313,6 +313,11 @@ struct Case {
     page_extra: String,
     /// Extra `floe call`/`floe answer` arguments (relay-only through the same TURN server).
     floe_extra: Vec<String>,
+    /// floe echoes what the browser sends (`--echo`); otherwise it just stays in the call
+    /// until the browser says bye.
+    echo: bool,
+    /// Runs in a row, instead of `FLOE_BROWSER_RUNS` (3).
+    runs: Option<usize>,
 }
 
 struct Measured {
@@ -332,16 +337,10 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
     );
     let floe_peer = |verb: &str| {
         let mut c = ns.command(FLOE);
-        c.args([
-            verb,
-            &url,
-            "--bind",
-            IP,
-            "--echo",
-            "--timeout",
-            "30",
-            "--json",
-        ]);
+        c.args([verb, &url, "--bind", IP, "--timeout", "30", "--json"]);
+        if case.echo {
+            c.arg("--echo");
+        }
         c.args(&case.floe_extra);
         Proc::spawn(c, &format!("floe {verb}"))
     };
@@ -507,7 +506,8 @@ fn run_case(case: &Case, turn: Option<&dyn Fn(&Netns) -> Guard>) {
         .and_then(|(_, p)| p.parse().ok())
         .expect("signal port");
     let _turn = turn.map(|start| start(&ns));
-    let measured: Vec<Measured> = (0..runs()).map(|i| run_once(&ns, port, case, i)).collect();
+    let runs = case.runs.unwrap_or_else(runs);
+    let measured: Vec<Measured> = (0..runs).map(|i| run_once(&ns, port, case, i)).collect();
     let b = median(measured.iter().map(|m| m.browser_ms).collect());
     let f = median(measured.iter().map(|m| m.floe_ms).collect());
     let last = measured.last().expect("one run");
@@ -550,6 +550,8 @@ fn browser_calls_floe_with_mdns() {
             mdns: true,
             page_extra: String::new(),
             floe_extra: Vec::new(),
+            echo: true,
+            runs: None,
         },
         None,
     );
@@ -564,6 +566,8 @@ fn floe_calls_browser_with_mdns() {
             mdns: true,
             page_extra: String::new(),
             floe_extra: Vec::new(),
+            echo: true,
+            runs: None,
         },
         None,
     );
@@ -578,6 +582,8 @@ fn browser_calls_floe_without_mdns() {
             mdns: false,
             page_extra: String::new(),
             floe_extra: Vec::new(),
+            echo: true,
+            runs: None,
         },
         None,
     );
@@ -592,6 +598,8 @@ fn floe_calls_browser_without_mdns() {
             mdns: false,
             page_extra: String::new(),
             floe_extra: Vec::new(),
+            echo: true,
+            runs: None,
         },
         None,
     );
@@ -669,6 +677,8 @@ fn relay_only_browser_through_coturn_calls_floe() {
             mdns: true,
             page_extra: format!("&relay=1&turn={IP}:{TURN_PORT}&user={TURN_USER}&pass={TURN_PASS}"),
             floe_extra: Vec::new(),
+            echo: true,
+            runs: None,
         },
         Some(&start_coturn),
     );
@@ -676,15 +686,14 @@ fn relay_only_browser_through_coturn_calls_floe() {
 
 /// Both sides relay-only through coturn: the page with `iceTransportPolicy: 'relay'`, floe with
 /// `--relay-only` and its own TURN allocation.
-#[test]
-fn relay_only_both_sides_through_coturn() {
+fn both_relay(name: &'static str, browser_calls: bool, echo: bool, runs: Option<usize>) {
     if !coturn_installed() {
         return;
     }
     run_case(
         &Case {
-            name: "both-relay",
-            browser_calls: true,
+            name,
+            browser_calls,
             mdns: true,
             page_extra: format!("&relay=1&turn={IP}:{TURN_PORT}&user={TURN_USER}&pass={TURN_PASS}"),
             floe_extra: [
@@ -698,7 +707,28 @@ fn relay_only_both_sides_through_coturn() {
             ]
             .map(String::from)
             .to_vec(),
+            echo,
+            runs,
         },
         Some(&start_coturn),
     );
+}
+
+#[test]
+fn relay_only_both_sides_through_coturn() {
+    both_relay("both-relay", true, true, None);
+}
+
+/// floe neither sending nor echoing stays in the call until the browser leaves, so the browser
+/// (controlled, `connected` only after its own check on the nominated pair) stays connected
+/// through its hold, 5 runs in a row. (Before, `floe call` left at `connected` and deleted its
+/// allocation under the browser's check.)
+#[test]
+fn floe_calls_browser_relay_only_and_stays_in_the_call() {
+    both_relay("floe-calls-stays", false, false, Some(5));
+}
+
+#[test]
+fn browser_calls_floe_relay_only_and_floe_stays_in_the_call() {
+    both_relay("browser-calls-stays", true, false, Some(5));
 }
