@@ -15,6 +15,7 @@ use crate::candidate::Candidate;
 use crate::checklist::CheckList;
 use crate::config::AgentConfig;
 use crate::consent::ConsentFreshness;
+use crate::diagnosis::{CheckSummary, Diagnostics};
 use crate::gathering::Gathering;
 use crate::local::LocalSide;
 use crate::pacer::Pacer;
@@ -65,8 +66,9 @@ pub enum IceError {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum IceFailure {
-    /// Every candidate pair failed, and the PAC timer (RFC 8863 §4) ran out.
-    NoWorkingPair,
+    /// Every candidate pair failed, and the PAC timer (RFC 8863 §4) ran out: what the checks
+    /// went through, whose `Display` says why in words a user can act on.
+    NoWorkingPair(CheckSummary),
     /// Consent expired: no response on the selected pair for 30 s (RFC 7675 §5.1).
     ConsentExpired,
     /// The peer revoked consent with an authenticated 403 (RFC 7675 §5.2).
@@ -76,7 +78,7 @@ pub enum IceFailure {
 impl fmt::Display for IceFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            IceFailure::NoWorkingPair => "no candidate pair works",
+            IceFailure::NoWorkingPair(summary) => return summary.fmt(f),
             IceFailure::ConsentExpired => {
                 "consent expired: the peer stopped answering on the selected pair"
             }
@@ -202,6 +204,8 @@ pub struct IceAgent {
     pub(crate) consent: Option<ConsentFreshness>,
     /// Why the agent failed; `failed` is sticky until a restart (webrtc-pc §5.6.4).
     pub(crate) failure: Option<IceFailure>,
+    /// What no pair remembers, for [`IceAgent::check_summary`].
+    pub(crate) diagnostics: Diagnostics,
     /// A pair was selected in this generation and is gone (its TURN stream closed).
     pub(crate) lost_selection: bool,
     pub(crate) pac_deadline: Option<Instant>,
@@ -309,6 +313,7 @@ impl IceAgent {
             previous: None,
             consent: None,
             failure: None,
+            diagnostics: Diagnostics::default(),
             lost_selection: false,
             pac_deadline: None,
             first_valid_at: None,

@@ -3,6 +3,9 @@
 
 use std::collections::VecDeque;
 
+use floe_stun::redact::Addr;
+use tracing::debug;
+
 use crate::agent::IceAgent;
 use crate::candidate::CandidateKind;
 use crate::pair::{CandidatePair, PairId, PairState};
@@ -239,9 +242,22 @@ impl IceAgent {
             transaction: None,
             check_sent_at: None,
             stats: Default::default(),
+            failure: None,
+            timeout_means: None,
         };
         pair.set_role(self.controlling);
-        let id = self.checklist.insert(pair, self.config.max_pairs);
+        let priority = pair.priority;
+        let inserted = self.checklist.insert(pair, self.config.max_pairs);
+        if inserted == Some(id) {
+            debug!(
+                pair = id.0,
+                local = %Addr(base),
+                remote = %Addr(remote_addr),
+                priority,
+                "candidate pair formed"
+            );
+        }
+        let id = inserted;
         if relayed && id.is_some() {
             self.relay_permission(base, remote_addr);
         }

@@ -8,13 +8,16 @@ use floe_stun::attributes::{
     ErrorCode, IceControlled, IceControlling, List, MappedAddress, Priority, UnknownAttributes,
     UseCandidate, Username, XorMappedAddress,
 };
+use floe_stun::redact::Addr;
 use floe_stun::{
     is_stun, Class, IntegrityKey, Message, MessageType, MessageWriter, Method, TransactionId,
     TransactionOutcome,
 };
+use tracing::{debug, info, trace};
 
 use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
 use crate::candidate::{candidate_priority, push_small, Candidate, CandidateKind, COMPONENT_RTP};
+use crate::diagnosis::{millis, PairFailure};
 use crate::pair::{PairId, PairState};
 use crate::remote::EarlyCheck;
 use crate::state::Verdict;
@@ -93,6 +96,16 @@ impl IceAgent {
             pair.check_sent_at = Some(now);
             pair.nominating = use_candidate;
         }
+        debug!(
+            pair = pair_id.0,
+            %tid,
+            local = %Addr(base),
+            remote = %Addr(destination),
+            use_candidate,
+            controlling = self.controlling,
+            rto_ms = rto.as_millis() as u64,
+            "check sent"
+        );
         true
     }
 
@@ -122,6 +135,7 @@ impl IceAgent {
             .start_once(now, path.1, &buf[..len], timeout, purpose)
             .is_ok()
         {
+            trace!(%tid, local = %Addr(path.0), remote = %Addr(path.1), "consent request sent");
             if let Some(p) = self.selected.and_then(|id| self.checklist.get_mut(id)) {
                 if (p.base, p.remote_addr) == path {
                     p.stats.requests_sent += 1;
@@ -245,13 +259,14 @@ impl IceAgent {
             .start_with_rto(now, destination, &buf[..len], rto, purpose)
             .is_err()
         {
-            self.fail_pair(pair_id);
+            self.fail_pair(pair_id, PairFailure::NotSent);
             return;
         }
         if let Some(pair) = self.checklist.get_mut(pair_id) {
             pair.stats.requests_sent += 1;
             pair.check_sent_at = Some(now);
         }
+        trace!(pair = pair_id.0, %tid, "check retransmitted at once");
     }
 
     /// Takes a datagram from the driver: `local` is the socket (base) it arrived on.
@@ -352,8 +367,16 @@ impl IceAgent {
             return;
         }
         if msg.verify_integrity(&self.local.key).is_err() {
+            self.diagnostics.peer_checks_refused += 1;
+            debug!(
+                local = %Addr(local),
+                remote = %Addr(remote),
+                reason = "MESSAGE-INTEGRITY does not match our ice-pwd",
+                "check from the peer dropped"
+            );
             return;
         }
+        trace!(local = %Addr(local), remote = %Addr(remote), "check received");
         let unknown: Vec<u16> = msg.unknown_comprehension_required().take(8).collect();
         if !unknown.is_empty() {
             self.respond(
@@ -383,8 +406,17 @@ impl IceAgent {
         let use_candidate = msg.has(floe_stun::types::USE_CANDIDATE);
 
         // Role conflict (RFC 8445 §7.3.1.1).
+        let conflict = |keep: bool| {
+            let reason = if keep {
+                "our tie-breaker wins: answered 487"
+            } else {
+                "their tie-breaker wins: switching role"
+            };
+            info!(remote = %Addr(remote), controlling = self.controlling, reason, "role conflict");
+        };
         match (self.controlling, controlling, controlled) {
             (true, Some(IceControlling(theirs)), _) => {
+                conflict(self.tie_breaker >= theirs);
                 if self.tie_breaker >= theirs {
                     self.respond(local, remote, msg, ROLE_CONFLICT, Generation::Current);
                     return;
@@ -392,6 +424,7 @@ impl IceAgent {
                 self.switch_role(false);
             }
             (false, _, Some(IceControlled(theirs))) => {
+                conflict(self.tie_breaker < theirs);
                 if self.tie_breaker >= theirs {
                     self.switch_role(true);
                 } else {
@@ -421,6 +454,12 @@ impl IceAgent {
                 foundation,
                 component: COMPONENT_RTP,
             };
+            info!(
+                kind = %CandidateKind::PeerReflexive,
+                remote = %Addr(remote),
+                priority,
+                "remote candidate learnt from a check"
+            );
             self.push_remote_candidate(candidate, false);
         }
         let use_candidate = use_candidate && !self.controlling;
@@ -535,6 +574,12 @@ impl IceAgent {
             return;
         };
         if use_candidate {
+            if !pair.nominated && !pair.nominate_on_success {
+                info!(
+                    pair = pair_id.0,
+                    "the peer nominated the pair (USE-CANDIDATE)"
+                );
+            }
             if pair.state == PairState::Succeeded {
                 pair.nominated = true;
                 self.select(now, pair_id);
@@ -634,6 +679,23 @@ impl IceAgent {
         if !matches!(purpose, Purpose::Gather { .. })
             && !key.is_some_and(|k| msg.verify_integrity(k).is_ok())
         {
+            // RFC 8489 §9.1.4: discarded as if never received, so retransmissions go on; if
+            // nothing better comes, the timeout is reported as an integrity violation.
+            let code = (msg.class() == Class::ErrorResponse)
+                .then(|| msg.get::<ErrorCode>().ok().flatten().map(|e| e.code))
+                .flatten();
+            debug!(
+                %tid,
+                remote = %Addr(remote),
+                code,
+                reason = "MESSAGE-INTEGRITY does not match the peer's ice-pwd",
+                "answer discarded"
+            );
+            if let Purpose::Check { pair, .. } = purpose {
+                if let Some(p) = self.checklist.get_mut(pair) {
+                    p.timeout_means = Some(PairFailure::IntegrityViolated { code });
+                }
+            }
             return Verdict::Stun;
         }
         let Some(event) = self.transactions.handle_response(remote, msg) else {
@@ -693,6 +755,15 @@ impl IceAgent {
                 // RFC 8445 §7.2.5.1: take the role opposite to the one this request claimed
                 // (several 487s in flight do not flip it back), with a new tie-breaker, then
                 // check the pair again as a triggered check.
+                self.diagnostics.role_conflicts += 1;
+                info!(
+                    pair = pair_id.0,
+                    tid = %check.transaction,
+                    code = *code,
+                    controlling = check.controlling,
+                    reason = "the peer claims the same role and wins",
+                    "role conflict"
+                );
                 if self.controlling == check.controlling {
                     self.switch_role(!check.controlling);
                     self.tie_breaker = self.new_tie_breaker();
@@ -707,14 +778,24 @@ impl IceAgent {
                 }
                 return;
             }
-            _ => {
-                self.fail_check(check);
+            TransactionOutcome::Error { code, reason } => {
+                debug!(pair = pair_id.0, tid = %check.transaction, code = *code, reason = %reason,
+                    "check answered with an error");
+                self.fail_check(check, PairFailure::ErrorResponse(*code));
+                return;
+            }
+            TransactionOutcome::Failed => {
+                self.fail_check(check, PairFailure::UnusableResponse);
+                return;
+            }
+            TransactionOutcome::TimedOut => {
+                self.fail_check(check, PairFailure::TimedOut);
                 return;
             }
         }
         // RFC 8445 §7.2.5.2.1: the response must come back on the 5-tuple the request used.
         if !symmetric {
-            self.fail_check(check);
+            self.fail_check(check, PairFailure::NonSymmetric);
             return;
         }
         let mapped = msg
@@ -735,6 +816,11 @@ impl IceAgent {
                 .iter()
                 .any(|c| c.address == mapped && c.base == Some(base));
             if !known {
+                info!(
+                    kind = %CandidateKind::PeerReflexive,
+                    local = %Addr(mapped),
+                    "local candidate learnt from a check"
+                );
                 let priority = self.prflx_priority(base);
                 let foundation = self.local.foundations.foundation(
                     CandidateKind::PeerReflexive,
@@ -763,7 +849,19 @@ impl IceAgent {
         // after the request; `retransmit_check` moves `check_sent_at` when it resends early.
         let rtt = now.saturating_duration_since(check.sent_at);
         let sent_once = rtt < check.rto && pair.check_sent_at == Some(check.sent_at);
+        let rtt_ms = millis(rtt);
+        debug!(pair = pair_id.0, tid = %check.transaction, rtt_ms, "check answered");
+        if !pair.valid {
+            info!(
+                pair = pair_id.0,
+                local = %Addr(pair.base),
+                remote = %Addr(pair.remote_addr),
+                rtt_ms,
+                "candidate pair succeeded"
+            );
+        }
         pair.state = PairState::Succeeded;
+        pair.failure = None;
         pair.valid = true;
         if pair.transaction == Some(check.transaction) {
             pair.transaction = None;
@@ -787,34 +885,6 @@ impl IceAgent {
             if let Some(c) = &mut self.consent {
                 c.on_response(now);
             }
-        }
-    }
-
-    /// A check failed (error, timeout, asymmetric answer). Only the pair's current check
-    /// decides its state: a cancelled one (§7.3.1.4) or a stale one changes nothing.
-    pub(crate) fn fail_check(&mut self, check: SentCheck) {
-        let current = self
-            .checklist
-            .get(check.pair)
-            .is_some_and(|p| p.transaction == Some(check.transaction));
-        if current {
-            self.fail_pair(check.pair);
-        }
-    }
-
-    /// Marks a pair Failed. A failed nominating check leaves the pair neither valid nor
-    /// nominated, and a nomination the peer sent for it is forgotten: nothing is ever sent on
-    /// a pair whose check did not succeed (RFC 7675 §5.1).
-    pub(crate) fn fail_pair(&mut self, pair_id: PairId) {
-        if let Some(pair) = self.checklist.get_mut(pair_id) {
-            if pair.nominating {
-                pair.valid = false;
-                pair.nominated = false;
-            }
-            pair.state = PairState::Failed;
-            pair.transaction = None;
-            pair.nominating = false;
-            pair.nominate_on_success = false;
         }
     }
 }

@@ -8,7 +8,9 @@ use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::ErrorCode;
+use floe_stun::redact::Addr;
 use floe_stun::{MessageType, MessageWriter, TransactionOutcome};
+use tracing::{info, trace, warn};
 
 use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
 
@@ -176,11 +178,24 @@ impl IceAgent {
                 }
             }
         }
+        let timeout = self.consent_response_timeout();
+        let cap = self.config.disconnect_timeout;
         let Some(consent) = self.consent_mut(generation).filter(|c| c.path == path) else {
             return;
         };
         match outcome {
-            TransactionOutcome::Success => consent.on_response(now),
+            TransactionOutcome::Success => {
+                let rtt_ms = crate::diagnosis::millis(now.saturating_duration_since(sent_at));
+                trace!(remote = %Addr(path.1), rtt_ms, "consent response");
+                if consent.lost.is_none() && now >= consent.disconnect_at(timeout, cap) {
+                    info!(
+                        local = %Addr(path.0),
+                        remote = %Addr(path.1),
+                        "consent regained: the peer answers again"
+                    );
+                }
+                consent.on_response(now);
+            }
             TransactionOutcome::Error { code, .. } if *code == ErrorCode::FORBIDDEN => {
                 self.lose_consent(generation, ConsentLoss::Revoked);
             }
@@ -194,6 +209,12 @@ impl IceAgent {
     fn lose_consent(&mut self, generation: Generation, loss: ConsentLoss) {
         if let Some(consent) = self.consent_mut(generation) {
             consent.lost = Some(loss);
+            let reason = match loss {
+                ConsentLoss::Expired => "no answer to consent requests for the consent timeout",
+                ConsentLoss::Revoked => "the peer answered 403 Forbidden",
+            };
+            let (local, remote) = consent.path;
+            warn!(local = %Addr(local), remote = %Addr(remote), reason, "consent lost");
         }
         self.transactions.cancel_where(
             |p| matches!(p, Purpose::Consent { generation: g, .. } if *g == generation),
@@ -240,6 +261,7 @@ impl IceAgent {
         }
         consent.last_sent = now;
         let (source, destination) = consent.path;
+        trace!(remote = %Addr(destination), "keepalive sent");
         let mut payload = self.take_buffer();
         payload.resize(64, 0);
         let tid = self.new_transaction_id();

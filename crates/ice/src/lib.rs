@@ -25,6 +25,54 @@
 //!
 //! Where the agent departs from the RFCs on purpose is in `DEVIATIONS.md`; `conformance/` has
 //! one table per RFC naming the test behind each requirement.
+//!
+//! ## Why it failed
+//!
+//! Each pair remembers why it failed ([`CandidatePair::failure`]); [`IceAgent::check_summary`]
+//! adds them up with what the agent saw of the candidates, the peer's answers and the TURN
+//! servers, and [`IceFailure::NoWorkingPair`] carries that summary. Its `Display` is a line a
+//! user can act on: "no candidate pair succeeded: 4 pairs tried, 3 timed out, 1 got 401
+//! Unauthenticated — check the ice-ufrag and ice-pwd passed through signaling".
+//!
+//! ## Logging
+//!
+//! The agent (and floe-turn, floe-session) emit [`tracing`] events: a facade that writes
+//! nothing, and formats nothing, unless the application installs a subscriber. Levels: `info`
+//! for what changes state (candidates gathered, added or refused, a pair succeeding or failing
+//! and why, nomination, selection, role changes, consent lost or regained, TURN allocations,
+//! connection and gathering states), `debug` for each check and server transaction (sent,
+//! answered, timed out, error code), `trace` for the chatty ones (retransmissions, consent
+//! requests, keepalives, checks received). Targets are the module paths (`floe_ice::checks`,
+//! `floe_turn::client`, …), so `RUST_LOG=floe_ice=debug` selects a crate.
+//!
+//! The fields keep these names in every floe crate:
+//!
+//! | field | what |
+//! | --- | --- |
+//! | `local` | a local transport address: a candidate, or the base a check leaves from |
+//! | `base` | the base of a local candidate (RFC 8445 §5.1.1) |
+//! | `remote` | the peer's transport address (a remote candidate, where a check goes) |
+//! | `pair` | the pair id ([`PairId`]), the same in every event about the pair |
+//! | `tid` | a STUN transaction id, 24 hex digits |
+//! | `code` | a STUN error code (401, 487, …) |
+//! | `reason` | why, in words |
+//! | `state` | the new state (W3C names for gathering and connection states) |
+//! | `kind` | a candidate type: `host`, `srflx`, `prflx`, `relay` |
+//! | `priority` | a candidate priority |
+//! | `server` | a STUN or TURN server |
+//! | `peer` | a peer IP address a TURN permission is for |
+//! | `relayed`, `mapped` | a TURN allocation's relayed and server-reflexive addresses |
+//! | `method` | a TURN request: `Allocate`, `Refresh`, `CreatePermission`, `ChannelBind` |
+//! | `use_candidate`, `controlling` | a check's USE-CANDIDATE, the role |
+//! | `rtt_ms` | a measured round trip, in milliseconds |
+//! | `name` | an mDNS name being resolved |
+//! | `summary` | a [`CheckSummary`] |
+//!
+//! Other fields belong to one event each (`rto_ms`, `transport`, `authenticated`, …).
+//!
+//! Addresses are written through [`redact::Addr`]: [`set_redact_addresses`]`(true)` hides
+//! the IP addresses in the events of every floe crate of the process at once, keeping family,
+//! kind of network and port (`<ipv4 private>:5000`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -34,6 +82,7 @@ pub mod checklist;
 mod checks;
 mod config;
 mod consent;
+mod diagnosis;
 mod gathering;
 mod lifecycle;
 mod local;
@@ -50,6 +99,9 @@ pub use agent::{Credentials, IceAgent, IceError, IceFailure, MIN_TRANSMIT_BUFFER
 pub use candidate::{Candidate, CandidateKind};
 pub use config::{AgentConfig, TransportPolicy, TurnServerConfig};
 pub use consent::ConsentFreshness;
+pub use diagnosis::{CheckSummary, PairFailure};
+pub use floe_stun::redact;
+pub use floe_stun::redact::set_redact_addresses;
 pub use floe_turn::Transport as TurnTransport;
 pub use pacer::Pacer;
 pub use pair::{CandidatePair, PairId, PairState, PairStats};

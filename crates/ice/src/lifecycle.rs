@@ -59,6 +59,7 @@ impl IceAgent {
         self.selected = None;
         self.consent = None;
         self.failure = None;
+        self.diagnostics = Default::default();
         self.lost_selection = false;
         self.pac_deadline = None;
         self.first_valid_at = None;
@@ -76,6 +77,13 @@ impl IceAgent {
     pub fn close(&mut self, now: Instant) {
         if self.closed {
             return;
+        }
+        if self.selected.is_none() && self.failure.is_none() && self.remote.credentials.is_some() {
+            // An application that stops waiting before the PAC timer: say how far ICE got.
+            tracing::info!(
+                summary = %self.check_summary(),
+                "closed before any candidate pair was selected"
+            );
         }
         for r in &mut self.relays {
             r.client.close(now);

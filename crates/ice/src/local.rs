@@ -4,7 +4,9 @@
 use core::net::SocketAddr;
 use std::time::Instant;
 
+use floe_stun::redact::Addr;
 use floe_stun::IntegrityKey;
+use tracing::{info, trace};
 
 use crate::agent::{Credentials, IceAgent};
 use crate::candidate::{
@@ -126,6 +128,7 @@ impl IceAgent {
     /// Adds a local candidate: reports it, and pairs it when it is a host or relayed one.
     pub(crate) fn add_local_candidate(&mut self, now: Instant, candidate: Candidate) {
         if self.local.is_redundant(&candidate) {
+            trace!(kind = %candidate.kind, local = %Addr(candidate.address), "redundant local candidate dropped");
             return;
         }
         let pairs_with = matches!(candidate.kind, CandidateKind::Host | CandidateKind::Relayed);
@@ -135,6 +138,13 @@ impl IceAgent {
             && !self.end_of_candidates_sent
             && self.selected.is_none();
         if announce {
+            info!(
+                kind = %candidate.kind,
+                local = %Addr(candidate.address),
+                base = %Addr(candidate.base),
+                priority = candidate.priority,
+                "local candidate gathered"
+            );
             self.events
                 .push_back(IceEvent::LocalCandidate(candidate.clone()));
         }

@@ -3,9 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use floe_stun::redact::Addr;
+use tracing::{debug, info};
+
 use crate::agent::{Generation, IceAgent, Purpose};
 use crate::candidate::{Candidate, CandidateKind};
 use crate::consent::ConsentFreshness;
+use crate::diagnosis::PairFailure;
 use crate::pair::{CandidatePair, PairId, PairState};
 use crate::state::IceEvent;
 
@@ -16,6 +20,7 @@ impl IceAgent {
             return;
         }
         self.controlling = controlling;
+        info!(controlling, "role changed");
         for pair in self.checklist.pairs_mut() {
             pair.set_role(controlling);
         }
@@ -104,6 +109,7 @@ impl IceAgent {
         if now < until {
             return;
         }
+        info!(pair = id.0, "nominating (USE-CANDIDATE)");
         if !self.send_binding_request(now, id, true) {
             // Could not start the transaction (table full): retry through the triggered queue.
             if let Some(pair) = self.checklist.get_mut(id) {
@@ -132,6 +138,14 @@ impl IceAgent {
         let (base, remote_addr) = (pair.base, pair.remote_addr);
         let local = self.local.candidates.get(pair.local).cloned();
         let remote = self.remote.candidates.get(pair.remote).cloned();
+        info!(
+            pair = id.0,
+            local = %Addr(base),
+            remote = %Addr(remote_addr),
+            local_kind = %local.as_ref().map_or("?", |c| c.kind.sdp_name()),
+            remote_kind = %remote.as_ref().map_or("?", |c| c.kind.sdp_name()),
+            "candidate pair selected"
+        );
         self.selected = Some(id);
         if self.previous.take().is_some() {
             // The restart found its pair: the old path and its consent are done.
@@ -169,7 +183,9 @@ impl IceAgent {
                 if let Some(tid) = pair.transaction.take() {
                     stopped.push(tid);
                 }
+                debug!(pair = pair.id.0, "check stopped: another pair was selected");
                 pair.state = PairState::Failed;
+                pair.failure = Some(PairFailure::Stopped);
             }
         }
         for tid in stopped {

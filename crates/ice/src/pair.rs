@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use floe_stun::TransactionId;
 
+use crate::diagnosis::PairFailure;
+
 /// Identifies a pair for the agent's lifetime (indices shift when pairs are pruned; ids do not).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct PairId(pub(crate) u32);
@@ -93,6 +95,11 @@ pub struct CandidatePair {
     pub(crate) transaction: Option<TransactionId>,
     pub(crate) check_sent_at: Option<Instant>,
     pub(crate) stats: PairStats,
+    /// Why the pair last failed.
+    pub(crate) failure: Option<PairFailure>,
+    /// What a timeout of its check stands for, when something better than silence was seen:
+    /// answers that failed their integrity check, or a refused TURN permission.
+    pub(crate) timeout_means: Option<PairFailure>,
 }
 
 impl CandidatePair {
@@ -144,6 +151,11 @@ impl CandidatePair {
     /// Statistics.
     pub fn stats(&self) -> &PairStats {
         &self.stats
+    }
+
+    /// Why the pair failed, while it is [`PairState::Failed`].
+    pub fn failure(&self) -> Option<PairFailure> {
+        self.failure.filter(|_| self.state == PairState::Failed)
     }
 
     pub(crate) fn set_role(&mut self, controlling: bool) {

@@ -15,13 +15,16 @@
 use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use floe_stun::redact::Addr;
 use floe_turn::client::AllocationFamily;
 use floe_turn::{ClientConfig, Received, SendError, TurnClient, TurnEvent};
+use tracing::{debug, info, warn};
 
 use crate::agent::{IceAgent, IceError};
 use crate::candidate::COMPONENT_RTP;
 use crate::candidate::{candidate_priority, Candidate, CandidateKind};
 use crate::config::TransportPolicy;
+use crate::diagnosis::PairFailure;
 use crate::pair::PairState;
 use crate::state::{Transmit, Verdict};
 
@@ -105,6 +108,12 @@ impl IceAgent {
             config.software = self.config.software.clone();
             let mut client = TurnClient::new(config, self.seed_bytes());
             let started = client.allocate(now).is_ok();
+            info!(
+                server = %Addr(server.server),
+                local = %Addr(base),
+                transport = ?server.transport,
+                "TURN allocation requested"
+            );
             self.relays.push(Relay {
                 base,
                 client,
@@ -202,6 +211,7 @@ impl IceAgent {
         for i in 0..self.relays.len() {
             while let Some(event) = self.relays[i].client.poll_event() {
                 let r = &mut self.relays[i];
+                let server = Addr(r.client.server());
                 match event {
                     TurnEvent::Allocated {
                         relayed, mapped, ..
@@ -209,19 +219,58 @@ impl IceAgent {
                         let family = r.base.is_ipv4();
                         r.relayed = relayed.iter().copied().find(|a| a.is_ipv4() == family);
                         r.mapped = mapped;
+                        info!(
+                            %server,
+                            relayed = %Addr(r.relayed),
+                            mapped = %Addr(mapped),
+                            "TURN allocation granted"
+                        );
                         if r.deadline.take().is_some() && !self.closed {
                             self.announce_relay(now, i);
                         }
                     }
-                    TurnEvent::Failed(_) => {
+                    TurnEvent::Failed(error) => {
                         r.deadline = None;
+                        warn!(%server, code = error.code(), reason = %error, "TURN allocation failed");
+                        self.diagnostics.turn_failed += 1;
+                        self.diagnostics.turn_error = error.code().or(self.diagnostics.turn_error);
                     }
                     TurnEvent::PermissionCreated { peer } => {
+                        debug!(%server, peer = %Addr(peer), "TURN permission created");
                         if let Some(relayed) = r.relayed {
                             self.resend_relayed_checks(now, relayed, peer);
                         }
                     }
-                    _ => {}
+                    TurnEvent::PermissionFailed { peer, error } => {
+                        info!(
+                            %server,
+                            peer = %Addr(peer),
+                            code = error.code(),
+                            reason = %error,
+                            "TURN permission refused"
+                        );
+                        if let Some(relayed) = r.relayed {
+                            self.note_permission_failed(relayed, peer, error.code());
+                        }
+                    }
+                    TurnEvent::ChannelBindFailed { peer, error } => {
+                        debug!(%server, remote = %Addr(peer), reason = %error, "TURN channel bind failed");
+                    }
+                    other => debug!(%server, turn_event = ?other, "TURN event"),
+                }
+            }
+        }
+    }
+
+    /// Checks from `relayed` to `peer` cannot leave the TURN server without a permission
+    /// (RFC 8656 §9): their timeouts are that failure.
+    fn note_permission_failed(&mut self, relayed: SocketAddr, peer: IpAddr, code: Option<u16>) {
+        let why = PairFailure::TurnPermission(code);
+        for p in self.checklist.pairs_mut() {
+            if p.base == relayed && p.remote_addr.ip() == peer {
+                p.timeout_means = Some(why);
+                if p.failure == Some(PairFailure::TimedOut) {
+                    p.failure = Some(why);
                 }
             }
         }
@@ -253,6 +302,12 @@ impl IceAgent {
                 // The server did not answer in time: it no longer holds gathering back.
                 r.deadline = None;
                 if r.relayed.is_none() {
+                    info!(
+                        server = %Addr(r.client.server()),
+                        reason = "no allocation within the gathering timeout",
+                        "TURN server given up on"
+                    );
+                    self.diagnostics.turn_failed += 1;
                     r.client.close(now);
                 }
             }

@@ -5,7 +5,9 @@
 use core::net::SocketAddr;
 use std::time::Instant;
 
+use floe_stun::redact::Addr;
 use floe_stun::IntegrityKey;
+use tracing::{debug, info};
 
 use crate::agent::{IceAgent, IceError};
 use crate::candidate::{push_small, Candidate, CandidateKind, COMPONENT_RTP};
@@ -92,6 +94,7 @@ impl IceAgent {
         if self.closed {
             return;
         }
+        debug!(ufrag, "remote credentials set");
         self.remote.credentials = Some(RemoteCredentials {
             ufrag: ufrag.to_owned(),
             key: IntegrityKey::short_term(pwd),
@@ -111,15 +114,30 @@ impl IceAgent {
         now: Instant,
         candidate: Candidate,
     ) -> Result<(), IceError> {
+        let refused = |agent: &mut Self, reason: &dyn core::fmt::Display| {
+            agent.diagnostics.remote_refused += 1;
+            info!(
+                kind = %candidate.kind,
+                remote = %Addr(candidate.address),
+                reason = %reason,
+                "remote candidate refused"
+            );
+        };
         if self.closed {
             return Err(IceError::Closed);
         }
-        if candidate.component != COMPONENT_RTP {
-            return Err(IceError::UnsupportedComponent(candidate.component));
+        let valid = if candidate.component == COMPONENT_RTP {
+            validate_remote(&candidate)
+        } else {
+            Err(IceError::UnsupportedComponent(candidate.component))
+        };
+        if let Err(e) = valid {
+            refused(self, &e);
+            return Err(e);
         }
-        validate_remote(&candidate)?;
         if self.remote.end_of_candidates {
             // RFC 8838 §4.4: the peer said it has no more; a late one is ignored.
+            refused(self, &"after the peer's end-of-candidates (RFC 8838 §4.4)");
             return Ok(());
         }
         if let Some(existing) = self
@@ -138,8 +156,15 @@ impl IceAgent {
             return Ok(());
         }
         if self.remote.candidates.len() >= self.config.max_remote_candidates {
+            refused(self, &IceError::TooManyCandidates);
             return Err(IceError::TooManyCandidates);
         }
+        info!(
+            kind = %candidate.kind,
+            remote = %Addr(candidate.address),
+            priority = candidate.priority,
+            "remote candidate added"
+        );
         self.push_remote_candidate(candidate, true);
         self.drive(now);
         Ok(())
@@ -167,6 +192,9 @@ impl IceAgent {
 
     /// The peer signalled end-of-candidates (RFC 8838 §4.4).
     pub fn add_remote_end_of_candidates(&mut self, now: Instant) {
+        if !self.remote.end_of_candidates {
+            debug!("remote end-of-candidates");
+        }
         self.remote.end_of_candidates = true;
         self.drive(now);
     }

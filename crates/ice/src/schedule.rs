@@ -5,11 +5,14 @@ use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{MappedAddress, XorMappedAddress};
+use floe_stun::redact::Addr;
 use floe_stun::{Message, MessageType, MessageWriter, TransactionEvent, TransactionOutcome};
+use tracing::debug;
 
 use crate::agent::{IceAgent, IceError, Purpose};
 use crate::candidate::{candidate_priority, Candidate, CandidateKind, COMPONENT_RTP};
 use crate::checks::SentCheck;
+use crate::diagnosis::{millis, PairFailure};
 use crate::gathering::QueryState;
 use crate::pair::{PairId, PairState};
 use crate::state::Transmit;
@@ -33,14 +36,23 @@ impl IceAgent {
                     sent_at,
                     rto,
                     ..
-                } => self.fail_check(SentCheck {
-                    transaction: event.transaction_id,
-                    pair,
-                    use_candidate,
-                    controlling,
-                    sent_at,
-                    rto,
-                }),
+                } => {
+                    debug!(
+                        pair = pair.0,
+                        tid = %event.transaction_id,
+                        remote = %Addr(event.destination),
+                        "check timed out"
+                    );
+                    let check = SentCheck {
+                        transaction: event.transaction_id,
+                        pair,
+                        use_candidate,
+                        controlling,
+                        sent_at,
+                        rto,
+                    };
+                    self.fail_check(check, PairFailure::TimedOut);
+                }
                 // An unanswered consent request already counts from when it was sent.
                 Purpose::Consent { .. } => {}
                 Purpose::Gather { base, sent_at } => {
@@ -174,7 +186,7 @@ impl IceAgent {
         if let Some(id) = self.checklist.next_check() {
             let nominating = self.checklist.get(id).is_some_and(|p| p.nominating);
             if !self.send_binding_request(now, id, nominating) {
-                self.fail_pair(id);
+                self.fail_pair(id, PairFailure::NotSent);
             }
         }
     }
@@ -205,6 +217,13 @@ impl IceAgent {
                     Purpose::Gather { base, sent_at: now },
                 )
                 .is_ok();
+        debug!(
+            %tid,
+            local = %Addr(base),
+            server = %Addr(server),
+            started,
+            "server-reflexive query sent"
+        );
         if let Some(query) = self.gathering.next_queued() {
             query.state = if started {
                 QueryState::Sent {
@@ -231,6 +250,12 @@ impl IceAgent {
             query.state = QueryState::Done;
         }
         let (TransactionOutcome::Success, Some(msg)) = (&event.outcome, msg) else {
+            debug!(
+                tid = %event.transaction_id,
+                server = %Addr(event.destination),
+                reason = ?event.outcome,
+                "server-reflexive query failed"
+            );
             return;
         };
         // Karn's algorithm: only an answer that came before the first retransmission.
@@ -244,6 +269,13 @@ impl IceAgent {
             .flatten()
             .map(|a| a.0)
             .or_else(|| msg.get::<MappedAddress>().ok().flatten().map(|a| a.0));
+        debug!(
+            tid = %event.transaction_id,
+            server = %Addr(event.destination),
+            mapped = %Addr(mapped),
+            rtt_ms = millis(rtt),
+            "server-reflexive query answered"
+        );
         let Some(mapped) = mapped else {
             return;
         };

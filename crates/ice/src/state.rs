@@ -5,6 +5,8 @@ use core::net::SocketAddr;
 
 use std::time::Instant;
 
+use tracing::{info, warn};
+
 use crate::agent::{IceAgent, IceFailure};
 use crate::candidate::Candidate;
 
@@ -152,6 +154,7 @@ impl Verdict {
 impl IceAgent {
     pub(crate) fn set_gathering_state(&mut self, state: IceGatheringState) {
         if self.gathering_state != state {
+            info!(state = %state, "gathering state");
             self.gathering_state = state;
             self.events.push_back(IceEvent::GatheringStateChange(state));
         }
@@ -168,6 +171,7 @@ impl IceAgent {
             self.set_connection_state(IceConnectionState::Connected);
         }
         if self.connection_state != state {
+            info!(state = %state, "connection state");
             self.connection_state = state;
             self.events
                 .push_back(IceEvent::ConnectionStateChange(state));
@@ -192,6 +196,9 @@ impl IceAgent {
         match self.derive_connection_state(now) {
             Ok(state) => self.set_connection_state(state),
             Err(failure) => {
+                if self.failure.is_none() {
+                    warn!(reason = %failure, "ICE failed");
+                }
                 self.failure = Some(failure);
                 self.set_connection_state(IceConnectionState::Failed);
             }
@@ -243,7 +250,7 @@ impl IceAgent {
         if self.pac_deadline.is_some_and(|pac| now >= pac) {
             let exhausted = self.remote.end_of_candidates && !self.checklist.has_pending();
             if !any_valid || exhausted {
-                return Err(IceFailure::NoWorkingPair);
+                return Err(IceFailure::NoWorkingPair(self.check_summary()));
             }
         }
         if self.lost_selection {

@@ -268,7 +268,15 @@ fn fails_after_pac_timer_when_nothing_is_selectable() {
     assert_eq!(w.agent.connection_state(), IceConnectionState::Checking);
     w.advance(Duration::from_secs(2));
     assert_eq!(w.agent.connection_state(), IceConnectionState::Failed);
-    assert_eq!(w.agent.failure(), Some(IceFailure::NoWorkingPair));
+    let Some(IceFailure::NoWorkingPair(summary)) = w.agent.failure() else {
+        panic!("{:?}", w.agent.failure());
+    };
+    assert_eq!((summary.pairs, summary.succeeded), (1, 1));
+    assert_eq!(
+        summary.to_string(),
+        "1 of 1 candidate pair succeeded but none was nominated — the controlling peer never \
+         sent USE-CANDIDATE"
+    );
 }
 
 #[test]

@@ -97,9 +97,16 @@ fn candidates_after_remote_end_of_candidates_are_ignored() {
     duo.run_for(Duration::from_secs(40));
     for side in 0..2 {
         assert_eq!(duo.state(side), IceConnectionState::Failed);
-        assert_eq!(
-            duo.agent_ref(side).failure(),
-            Some(floe_ice::IceFailure::NoWorkingPair)
+        let Some(floe_ice::IceFailure::NoWorkingPair(summary)) = duo.agent_ref(side).failure()
+        else {
+            panic!("{:?}", duo.agent_ref(side).failure());
+        };
+        // The late candidates count as ignored, and the words say so.
+        assert_eq!(summary.remote_candidates, 0);
+        assert!(summary.remote_refused >= 2, "{summary:?}");
+        assert!(
+            summary.to_string().contains("refused or ignored"),
+            "{summary}"
         );
     }
 }

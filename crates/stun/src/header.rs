@@ -35,6 +35,16 @@ impl fmt::Debug for TransactionId {
     }
 }
 
+/// The 24 hex digits, as log lines show a transaction id.
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The class of a STUN message (RFC 8489 §5): two bits spread through the type field.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Class {

@@ -15,6 +15,8 @@
 //! - [`BindingServer`]: a Binding server with RFC 5780 NAT behaviour discovery.
 //! - [`NatDiscovery`]: the RFC 5780 client: mapping, filtering and hairpinning tests, with
 //!   RFC 4787 classifications.
+//! - [`redact`]: how the floe crates show addresses in their log lines, and the one switch that
+//!   hides them.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -28,6 +30,7 @@ mod header;
 mod integrity;
 mod message;
 pub mod nat_discovery;
+pub mod redact;
 pub mod rtt;
 pub mod server;
 pub mod transaction;
