@@ -28,7 +28,8 @@ pub enum Error {
     /// The connection (or its driver task) is closed.
     Closed,
     /// ICE failed: no candidate pair works, or consent was lost (the agent's reason, when
-    /// known).
+    /// known). Its `Display` is the line to show a user: for
+    /// [`floe_ice::IceFailure::NoWorkingPair`], what the pairs went through and what to check.
     ConnectionFailed(Option<floe_ice::IceFailure>),
     /// Something did not happen in time.
     Timeout(String),

@@ -19,6 +19,14 @@ struct Cli {
     /// Print one JSON object per line instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Log what ICE, STUN and TURN do: -v state changes (candidates, pairs and why they
+    /// failed, roles, consent, TURN allocations), -vv every check and request, -vvv all.
+    /// RUST_LOG (e.g. floe_ice=debug) selects more finely. To stderr; with --json, to stdout.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Hide IP addresses in log lines: only their family, kind of network and port show.
+    #[arg(long, global = true)]
+    redact: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -342,6 +350,7 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
+    cli::logging::init(cli.verbose, json, cli.redact);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

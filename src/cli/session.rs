@@ -319,8 +319,13 @@ async fn call(
                     break; // Gathering did not end in time, or the probes are counted below.
                 }
                 let what = if connected { "the echo" } else { "a connection" };
+                // What the checks went through so far, in the agent's words.
+                let why = match pc.status().await.ok().and_then(|s| s.ice_checks) {
+                    Some(summary) if !connected => format!(": {summary}"),
+                    _ => String::new(),
+                };
                 return Err(Error::Timeout(format!(
-                    "after {:.1} s waiting for {what}",
+                    "after {:.1} s waiting for {what}{why}",
                     opts.timeout.as_secs_f64()
                 )));
             }

@@ -221,6 +221,9 @@ pub struct Status {
     pub selected_path: Option<(SocketAddr, SocketAddr)>,
     /// Why ICE failed, once `iceConnectionState` is `failed`.
     pub ice_failure: Option<floe_ice::IceFailure>,
+    /// What the candidates and checks went through so far (once there is an ICE agent): its
+    /// `Display` says why no pair works yet, e.g. for an application that stops waiting.
+    pub ice_checks: Option<floe_ice::CheckSummary>,
     /// `localDescription`: as last set, with the candidates gathered since.
     pub local_description: Option<SessionDescriptionInit>,
     /// `remoteDescription`, as last set.

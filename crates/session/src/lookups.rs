@@ -9,7 +9,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use floe_ice::redact::Addr;
 use floe_mdns::{Event, QueryId, Resolver, ResolverConfig};
+use tracing::{debug, info};
 
 /// Remote candidates waiting for their `.local` name to resolve, at most this many.
 const MAX_PENDING_CANDIDATES: usize = 64;
@@ -84,15 +86,20 @@ impl CandidateLookups {
             return false;
         };
         if self.pending.len() >= MAX_PENDING_CANDIDATES {
+            info!(name = ?name, reason = "too many lookups under way", "mDNS candidate dropped");
             return false;
         }
         match self.resolver.resolve(now, name) {
             Ok(id) => {
+                debug!(name = %name, "mDNS lookup started");
                 self.pending.push((id, candidate));
                 self.collect();
                 true
             }
-            Err(_) => false,
+            Err(e) => {
+                info!(name = ?name, reason = %e, "mDNS candidate dropped");
+                false
+            }
         }
     }
 
@@ -120,6 +127,9 @@ impl CandidateLookups {
         if self.on_link(from.ip()) {
             self.resolver.handle_datagram(now, from, bytes);
             self.collect();
+        } else {
+            debug!(remote = %Addr(from), reason = "not on the local link (RFC 6762 §11)",
+                "mDNS answer dropped");
         }
     }
 
@@ -157,9 +167,20 @@ impl CandidateLookups {
             for (_, mut candidate) in done {
                 // One address per candidate: IPv4 first, as the host candidates usually are.
                 let ip = addresses.iter().find(|a| a.is_ipv4()).or(addresses.first());
-                if let Some(ip) = ip {
-                    candidate.address = floe_sdp::CandidateAddress::Ip(*ip);
-                    self.resolved.push(candidate);
+                let floe_sdp::CandidateAddress::Fqdn(name) = &candidate.address else {
+                    continue;
+                };
+                match ip {
+                    Some(ip) => {
+                        debug!(name = %name, remote = %Addr(*ip), "mDNS name resolved");
+                        candidate.address = floe_sdp::CandidateAddress::Ip(*ip);
+                        self.resolved.push(candidate);
+                    }
+                    None => info!(
+                        name = %name,
+                        reason = "no answer from the local link",
+                        "mDNS lookup timed out; candidate dropped"
+                    ),
                 }
             }
         }

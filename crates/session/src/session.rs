@@ -322,8 +322,12 @@ impl Session {
         }
         let media = &desc.media[index];
         for c in media.candidates() {
-            if let Ok(c) = from_sdp_candidate(&c) {
-                let _ = agent.add_remote_candidate(now, c);
+            // Refusals are the agent's to log.
+            match from_sdp_candidate(&c) {
+                Ok(c) => {
+                    let _ = agent.add_remote_candidate(now, c);
+                }
+                Err(why) => skipped(&why),
             }
         }
         for c in self.pending_candidates.drain(..) {
@@ -364,13 +368,17 @@ impl Session {
             .filter(|u| !u.is_empty());
         if let (Some(theirs), Some(current)) = (theirs, current) {
             if theirs != current {
+                tracing::debug!(
+                    reason = "usernameFragment of another ICE generation",
+                    "remote candidate dropped"
+                );
                 return Ok(());
             }
         }
         match from_sdp_candidate(&c) {
             Ok(c) => self.add_remote(now, c)?,
             Err(Unusable::Fqdn(_)) => self.resolve_candidate(now, c),
-            Err(_) => {}
+            Err(why) => skipped(&why),
         }
         Ok(())
     }
@@ -541,6 +549,7 @@ impl Session {
             connection_state: self.connection_state,
             selected_path: self.agent.as_ref().and_then(IceAgent::selected_path),
             ice_failure: self.agent.as_ref().and_then(IceAgent::failure),
+            ice_checks: self.agent.as_ref().map(IceAgent::check_summary),
             local_description: self.current_local_description(),
             remote_description: self.remote_description.clone(),
         }
@@ -650,6 +659,12 @@ impl Session {
         let is_local = matches!(&c.address, floe_sdp::CandidateAddress::Fqdn(n)
             if n.to_ascii_lowercase().ends_with(".local"));
         if !is_local || c.transport != floe_sdp::Transport::Udp || !self.config.mdns {
+            let why = if c.transport == floe_sdp::Transport::Udp {
+                Unusable::Fqdn(String::new())
+            } else {
+                Unusable::Transport
+            };
+            skipped(&why);
             return;
         }
         let lookups = self.lookups.get_or_insert_with(|| {
@@ -748,4 +763,16 @@ fn placeholder_fingerprint(rng: &mut StdRng) -> Fingerprint {
     rng.fill_bytes(&mut bytes);
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
     Fingerprint::new("sha-256", hex.join(":"))
+}
+
+/// Logs a remote candidate the session does not hand to the agent, and why.
+fn skipped(why: &Unusable) {
+    let reason = match why {
+        Unusable::Transport => "not UDP",
+        Unusable::Fqdn(_) => {
+            "a host name that is not resolved (only .local names are, with mDNS on)"
+        }
+        Unusable::Type => "unknown candidate type",
+    };
+    tracing::info!(reason, "remote candidate skipped");
 }

@@ -51,6 +51,16 @@ impl Pending {
         }
     }
 
+    /// The method's name, as log lines show it (RFC 8656 §18.1).
+    pub(crate) fn method(&self) -> &'static str {
+        match self.kind {
+            RequestKind::Allocate => "Allocate",
+            RequestKind::Refresh { .. } => "Refresh",
+            RequestKind::CreatePermission { .. } => "CreatePermission",
+            RequestKind::ChannelBind { .. } => "ChannelBind",
+        }
+    }
+
     /// True for a Refresh with LIFETIME 0.
     pub(crate) fn is_deallocation(&self) -> bool {
         self.kind == RequestKind::Refresh { lifetime: Some(0) }

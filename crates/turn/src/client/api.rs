@@ -145,6 +145,25 @@ pub enum TurnError {
 }
 
 impl TurnError {
+    /// The STUN error code behind the error, if the server sent one; a failed integrity check
+    /// counts as 401 (the password is wrong, RFC 8489 §9.2.5).
+    pub fn code(&self) -> Option<u16> {
+        Some(match self {
+            TurnError::Unauthorized | TurnError::Integrity => 401,
+            TurnError::WrongCredentials => 441,
+            TurnError::StaleNonce => 438,
+            TurnError::AllocationMismatch => 437,
+            TurnError::AllocationQuotaReached => 486,
+            TurnError::InsufficientCapacity => 508,
+            TurnError::AddressFamilyNotSupported => 440,
+            TurnError::PeerAddressFamilyMismatch => 443,
+            TurnError::Forbidden => 403,
+            TurnError::RedirectLoop => 300,
+            TurnError::Rejected { code, .. } => *code,
+            TurnError::Failed | TurnError::Timeout => return None,
+        })
+    }
+
     pub(crate) fn from_code(code: u16, reason: &str) -> Self {
         match code {
             401 => TurnError::Unauthorized,

@@ -46,10 +46,13 @@ use floe_stun::attributes::{
     AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, ErrorCode, Lifetime,
     ReservationToken, UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
+use floe_stun::redact::Addr;
 use floe_stun::{
     classify, Attribute, Class, ClientTransactions, Message, MessageType, MessageWriter, Method,
     PacketKind, RttEstimator, TransactionId, TransactionOutcome,
 };
+
+use tracing::{debug, info};
 
 use crate::channel_data::{self, ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
 use crate::rng::Csprng;
@@ -433,6 +436,13 @@ impl Core {
                 .start_with_rto(now, server, &bytes, rto, pending.clone())
         };
         self.last_transaction_at = Some(now);
+        debug!(
+            method = %pending.method(),
+            %tid,
+            server = %Addr(server),
+            authenticated = pending.authenticated,
+            "TURN request sent"
+        );
         if started.is_err() {
             self.fail(pending, TurnError::Failed);
         }
@@ -531,6 +541,12 @@ impl Core {
         };
         if !self.auth.accept_response(msg, error_code) {
             let tid = msg.transaction_id();
+            debug!(
+                %tid,
+                code = error_code,
+                reason = "MESSAGE-INTEGRITY does not match",
+                "TURN answer discarded"
+            );
             if self.config.transport.is_reliable() {
                 // RFC 8489 §9.2.5: over TCP or TLS nobody else can inject into the stream, so
                 // a response that fails its check ends the transaction, at once.
@@ -559,6 +575,12 @@ impl Core {
             }
             self.last_transaction_at = Some(now);
         }
+        debug!(
+            method = %event.user.method(),
+            tid = %event.transaction_id,
+            code = error_code,
+            "TURN answer"
+        );
         match event.outcome {
             TransactionOutcome::Success => self.success(now, event.user, msg),
             TransactionOutcome::Error { code, reason } => {
@@ -710,6 +732,7 @@ impl Core {
                 let alternate = msg.get::<AlternateServer>().ok().flatten().map(|a| a.0);
                 match alternate {
                     Some(server) if self.may_redirect_to(server) => {
+                        info!(server = %Addr(server), "TURN server redirects (300 Try Alternate)");
                         // RFC 8489 §6.2.1: the RTO is kept per server, told apart by IP address.
                         if server.ip() != self.config.server.ip() {
                             self.rtt = RttEstimator::new();
@@ -746,6 +769,13 @@ impl Core {
 
     /// A request failed for good.
     fn fail(&mut self, pending: Pending, error: TurnError) {
+        info!(
+            method = %pending.method(),
+            server = %Addr(self.config.server),
+            code = error.code(),
+            reason = %error,
+            "TURN request failed"
+        );
         match pending.kind {
             RequestKind::Refresh { .. } if pending.is_deallocation() => self.closed(),
             RequestKind::Allocate | RequestKind::Refresh { .. } => {
@@ -795,6 +825,13 @@ impl Core {
             };
             // RFC 8656 §8.1: a Refresh lost to the network is sent again (a new transaction)
             // for as long as the allocation has not expired at the server.
+            debug!(
+                method = %event.user.method(),
+                %tid,
+                server = %Addr(event.destination),
+                reason = %error,
+                "TURN request timed out"
+            );
             let refresh = matches!(event.user.kind, RequestKind::Refresh { .. })
                 && !event.user.is_deallocation();
             if refresh && error == TurnError::Timeout {
