@@ -156,6 +156,7 @@ pub(crate) async fn spawn(
             .iter()
             .map(|n| floe_session::LocalNetwork::new(n.ip, n.prefix))
             .collect(),
+        lite: false,
     };
     let seed = config.seed.unwrap_or_else(crate::convert::os_random);
     let driver = Driver {

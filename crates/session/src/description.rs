@@ -14,10 +14,12 @@ pub(crate) fn offer(
     creds: &Credentials,
     fingerprint: &Fingerprint,
     sctp_port: u16,
+    lite: bool,
     candidates: Vec<floe_sdp::Candidate>,
     complete: bool,
 ) -> SessionDescriptionInit {
     let desc = OfferBuilder::new(&creds.ufrag, &creds.pwd, fingerprint.clone(), sctp_port)
+        .ice_lite(lite)
         .candidates(candidates)
         .end_of_candidates(complete)
         .build();
@@ -30,6 +32,7 @@ pub(crate) fn answer(
     creds: &Credentials,
     fingerprint: &Fingerprint,
     sctp_port: u16,
+    lite: bool,
     candidates: Vec<floe_sdp::Candidate>,
     complete: bool,
 ) -> SessionDescriptionInit {
@@ -40,6 +43,7 @@ pub(crate) fn answer(
         fingerprint.clone(),
         sctp_port,
     )
+    .ice_lite(lite)
     .setup(Setup::Active)
     .candidates(candidates)
     .end_of_candidates(complete)

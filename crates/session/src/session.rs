@@ -43,6 +43,9 @@ pub struct SessionConfig {
     /// The local networks mDNS answers may come from (RFC 6762 §11); empty: only the bases'
     /// own addresses, and link-local ones.
     pub local_networks: Vec<LocalNetwork>,
+    /// Run as an ICE-lite agent (RFC 8445 §2.5), the server case: host candidates only, no
+    /// checks of its own, always controlled; descriptions carry `a=ice-lite`.
+    pub lite: bool,
 }
 
 impl Default for SessionConfig {
@@ -56,6 +59,7 @@ impl Default for SessionConfig {
             fingerprint: None,
             mdns: true,
             local_networks: Vec::new(),
+            lite: false,
         }
     }
 }
@@ -206,6 +210,7 @@ impl Session {
             &creds,
             &self.fingerprint,
             self.config.sctp_port,
+            self.config.lite,
             candidates,
             complete,
         ))
@@ -232,6 +237,7 @@ impl Session {
             &creds,
             &self.fingerprint,
             self.config.sctp_port,
+            self.config.lite,
             candidates,
             complete,
         ))
@@ -607,6 +613,7 @@ impl Session {
             turn_servers: self.config.turn_servers.clone(),
             transport_policy: self.config.transport_policy,
             software: self.config.software.clone(),
+            lite: self.config.lite,
             ..AgentConfig::default()
         };
         let mut agent = IceAgent::new(config, now, self.seed);

@@ -33,10 +33,15 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
+        Self::with(SessionConfig::default())
+    }
+
+    /// A full offerer, and an answerer with `b_config`.
+    fn with(b_config: SessionConfig) -> Self {
         Self {
             now: Instant::now(),
             a: Session::new(SessionConfig::default(), &[addr(A)], [1; 32]),
-            b: Session::new(SessionConfig::default(), &[addr(B)], [2; 32]),
+            b: Session::new(b_config, &[addr(B)], [2; 32]),
             a_events: Vec::new(),
             b_events: Vec::new(),
             a_data: Vec::new(),
@@ -358,4 +363,29 @@ fn a_local_name_is_looked_up_and_end_of_candidates_waits_for_it() {
     assert!(!remote_eoc(&p.b), "held back while the name is looked up");
     p.run(Duration::from_millis(2100));
     assert!(remote_eoc(&p.b), "applied once the lookup timed out");
+}
+
+/// The server case: an ICE-lite answerer (RFC 8445 §2.5) says so in its answer, never checks,
+/// and the full offerer connects to it.
+#[test]
+fn a_lite_answerer_says_ice_lite_and_the_full_offerer_connects() {
+    let mut p = Pair::with(SessionConfig {
+        lite: true,
+        ..SessionConfig::default()
+    });
+    let offer = p.a.create_offer(p.now).unwrap();
+    p.a.set_local_description(p.now, offer.clone()).unwrap();
+    p.b.set_remote_description(p.now, offer).unwrap();
+    let answer = p.b.create_answer().unwrap();
+    assert!(answer.sdp.contains("a=ice-lite"), "{}", answer.sdp);
+    p.b.set_local_description(p.now, answer.clone()).unwrap();
+    p.a.set_remote_description(p.now, answer).unwrap();
+    p.run(Duration::from_millis(10));
+    for c in Pair::trickled(&p.b_events) {
+        p.a.add_ice_candidate(p.now, c).unwrap();
+    }
+    p.run(Duration::from_secs(1));
+    assert!(connected(&p.a_events), "{:#?}", names(&p.a_events));
+    assert!(connected(&p.b_events), "{:#?}", names(&p.b_events));
+    assert!(p.b.agent().unwrap().is_lite());
 }
