@@ -21,6 +21,8 @@
 //! - [`turn_tools`]: a TURN allocation over UDP, TCP or TLS, a datagram relayed to a peer and
 //!   back, and the deallocation.
 //! - [`turn_server`]: floe-turn's TURN server on UDP sockets, one relay socket per allocation.
+//! - [`server`]: `floe serve`, one UDP port for every peer: a session per offer (ICE-lite by
+//!   default), routed by a [`floe_mux::Mux`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -31,6 +33,7 @@ mod error;
 mod mdns;
 mod net;
 mod peer;
+pub mod server;
 pub mod signaling;
 pub mod stun_tools;
 mod tls;

@@ -43,6 +43,25 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// One UDP port for every peer: answer each offer (any room path) with a session of its
+    /// own, all sharing one UDP socket on the WebSocket listener's port.
+    Serve {
+        /// Address for the WebSocket listener (TCP) and the shared UDP socket, same port.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Echo every datagram back to its sender.
+        #[arg(long)]
+        echo: bool,
+        /// At most this many sessions at once.
+        #[arg(long, default_value_t = 10_000)]
+        max_sessions: usize,
+        /// Full ICE agents instead of ICE-lite ones (the default, --lite).
+        #[arg(long, conflicts_with = "lite")]
+        full: bool,
+        /// ICE-lite sessions (RFC 8445 §2.5): the default.
+        #[arg(long)]
+        lite: bool,
+    },
     /// Call through a signaling room: send an offer, trickle candidates, connect.
     Call(PeerCommand),
     /// Answer a call in a signaling room.
@@ -302,6 +321,21 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
     match cli.command {
         Command::Demo => cli::demo::run(cli.json).await,
         Command::Signal { listen } => cli::tools::signal(listen, tl).await,
+        Command::Serve {
+            listen,
+            echo,
+            max_sessions,
+            full,
+            lite: _,
+        } => {
+            let config = floe::server::ServerConfig {
+                echo,
+                max_sessions,
+                lite: !full,
+                ..floe::server::ServerConfig::new(listen)
+            };
+            cli::tools::serve(config, tl).await
+        }
         Command::Call(p) => cli::tools::peer(Role::Caller, p.into_args()?, tl).await,
         Command::Answer(p) => cli::tools::peer(Role::Callee, p.into_args()?, tl).await,
         Command::Stun {

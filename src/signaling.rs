@@ -212,7 +212,7 @@ impl SignalingServer {
 
 /// What a connection's request head asks for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum RequestKind {
+pub(crate) enum RequestKind {
     /// A WebSocket upgrade: a room member.
     WebSocket,
     /// Any other HTTP request, whose head is this many bytes long.
@@ -221,7 +221,7 @@ enum RequestKind {
 
 /// Looks at the request head without consuming it, so an upgrade can go to tungstenite as it
 /// came. `None`: the peer closed, sent no complete head in time, or sent too much.
-async fn peek_request(stream: &TcpStream) -> Option<RequestKind> {
+pub(crate) async fn peek_request(stream: &TcpStream) -> Option<RequestKind> {
     let mut buf = vec![0u8; MAX_REQUEST_HEAD];
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut seen = 0;
@@ -269,7 +269,7 @@ async fn serve_connection(stream: TcpStream, rooms: Rooms, id: u64) {
 
 /// Answers one plain HTTP request with the page (any `GET` path but `/favicon.ico`, so that
 /// `http://host/room` works too), then closes.
-async fn serve_http(mut stream: TcpStream, head_len: usize) -> std::io::Result<()> {
+pub(crate) async fn serve_http(mut stream: TcpStream, head_len: usize) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut head = vec![0u8; head_len];
     stream.read_exact(&mut head).await?;

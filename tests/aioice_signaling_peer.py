@@ -171,7 +171,7 @@ def parse_sdp(sdp):
     return ufrag, pwd, cands, end
 
 
-async def run(offerer, url, options, hello=HELLO, drop_first=False):
+async def run(offerer, url, options, hello=HELLO, drop_first=False, echo_only=False):
     ws = await WebSocket.connect(url)
     say("joined")
     conn = aioice.Connection(ice_controlling=offerer, components=1, **options)
@@ -255,6 +255,8 @@ async def run(offerer, url, options, hello=HELLO, drop_first=False):
         await conn.send(hello.encode())
         got_echo = got_own = False
         drop = drop_first
+        # A peer that only echoes (floe serve --echo) sends nothing of its own.
+        got_own = echo_only
         while not (got_echo and got_own):
             data = (await conn.recv()).decode(errors="replace")
             if drop:
@@ -300,6 +302,8 @@ def main():
     p.add_argument("--stun")
     p.add_argument("--host-addresses", default="127.0.0.1")
     p.add_argument("--hello", default=HELLO)
+    p.add_argument("--echo-only", action="store_true",
+                   help="the peer only echoes: done once the hello came back")
     p.add_argument("--drop-first", action="store_true",
                    help="ignore the first application datagram (a peer not ready for data)")
     a = p.parse_args()
@@ -322,7 +326,7 @@ def main():
     if a.stun:
         options["stun_server"] = host_port(a.stun)
     try:
-        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, options, a.hello, a.drop_first), a.limit))
+        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, options, a.hello, a.drop_first, a.echo_only), a.limit))
     except asyncio.TimeoutError:
         sys.stderr.write(f"aioice peer: timed out after {a.limit} s\n")
         sys.exit(1)

@@ -732,3 +732,62 @@ fn floe_calls_browser_relay_only_and_stays_in_the_call() {
 fn browser_calls_floe_relay_only_and_floe_stays_in_the_call() {
     both_relay("browser-calls-stays", true, false, Some(5));
 }
+
+/// Headless Chromium calls `floe serve` (an ICE-lite answerer on one shared UDP socket): its
+/// ICE reaches `connected` on a host pair to the server's one port.
+#[test]
+fn browser_calls_floe_serve() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(ns) = setup() else { return };
+    let mut serve = {
+        let mut c = ns.command(FLOE);
+        c.args(["serve", "--listen", &format!("{IP}:0"), "--echo", "--json"]);
+        Proc::spawn(c, "floe serve")
+    };
+    let listening = serve.wait_json(Duration::from_secs(10), |v| v["event"] == "listening");
+    let udp = listening["udp"].as_str().expect("udp").to_owned();
+    let port: u16 = udp
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap();
+    let page = format!("http://{IP}:{port}/?room=/serve&role=call");
+    let mut node_cmd = ns.command("node");
+    node_cmd
+        .arg(browser_dir().join("run.mjs"))
+        .current_dir(browser_dir())
+        .env("FLOE_PAGE_URL", &page)
+        .env("FLOE_CHROMIUM", chromium())
+        .env("FLOE_TIMEOUT_MS", "20000");
+    let mut node = Proc::spawn(node_cmd, "chromium (run.mjs)");
+    let status = node.finish(Duration::from_secs(60));
+    let result = node
+        .json_lines()
+        .into_iter()
+        .rev()
+        .find(|v| v.get("ok").is_some())
+        .unwrap_or_else(|| panic!("no result from run.mjs\n{}", node.output()));
+    let context = || format!("{}\n{}", node.output(), serve.output());
+    assert!(
+        status.success() && result["ok"] == true,
+        "the browser did not connect to floe serve\n{}",
+        context()
+    );
+    assert!(
+        result["state"]["ice"] == "connected" || result["state"]["ice"] == "completed",
+        "{}",
+        context()
+    );
+    let remote = browser_end(&result["selected"]["remote"]);
+    assert_eq!(
+        remote.2,
+        port,
+        "the pair ends at the server's one port\n{}",
+        context()
+    );
+    println!(
+        "browser -> floe serve: ICE connected {:.1} ms after the offer was sent",
+        result["state"]["offerToIceConnectedMs"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    );
+}

@@ -27,6 +27,23 @@ pub async fn signal(listen: SocketAddr, tl: Timeline) -> Result<()> {
     Ok(())
 }
 
+/// `floe serve --listen ADDR [--echo] [--max-sessions N] [--full]`: one UDP port for every
+/// peer, until killed.
+pub async fn serve(config: floe::server::ServerConfig, tl: Timeline) -> Result<()> {
+    let lite = config.lite;
+    let server = floe::server::Server::bind(config).await?;
+    let addr = server.local_addr();
+    tl.info(
+        &format!(
+            "serving on ws://{addr}/ (any room path), ICE over UDP {addr} for every session{}",
+            if lite { ", ICE-lite" } else { "" }
+        ),
+        json!({ "event": "listening", "url": format!("ws://{addr}/"), "udp": addr.to_string(), "lite": lite }),
+    );
+    server.run().await;
+    Ok(())
+}
+
 /// `floe stun-server --listen ADDR [--alternate ADDR]`: answers Binding requests until killed.
 pub async fn stun_server(
     listen: SocketAddr,

@@ -1,0 +1,545 @@
+//! [`Server`]: one UDP port for every peer. `floe serve` answers each offer that reaches its
+//! WebSocket endpoint (any room path) with a session of its own — ICE-lite by default — and
+//! carries every session's ICE traffic on **one** UDP socket, on the same port number as the
+//! WebSocket listener.
+//!
+//! One task owns the socket, a [`floe_mux::Mux`] that routes each arriving datagram to its
+//! session (a check by the ufrag in its USERNAME, a response by transaction id, data by the
+//! remote address the session selected), and the sessions. Each WebSocket connection is a small
+//! task that passes the signaling messages in and out. A session ends on `bye`, when its
+//! WebSocket closes, when consent expires (a caller that vanished) or when the server stops; its
+//! table entries go with it.
+//!
+//! ```no_run
+//! # async fn demo() -> floe::Result<()> {
+//! use floe::server::{Server, ServerConfig};
+//! let server = Server::bind(ServerConfig::new("127.0.0.1:8443".parse().unwrap())).await?;
+//! println!("ws://{}/any-room", server.local_addr());
+//! server.run().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use floe_mux::{Mux, MuxConfig, MuxStats};
+use floe_session::{Over, PeerConnectionState, PeerEvent, Session, SessionConfig};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::convert::os_random;
+use crate::error::{Error, Result};
+use crate::net::{bind_udp, MAX_DATAGRAM};
+use crate::signaling::{peek_request, serve_http, RequestKind, SignalMessage};
+
+/// How [`Server::bind`] sets the server up.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The UDP and TCP address (port 0: one ephemeral port for both). The IP must be one peers
+    /// can reach: it is the host candidate of every session.
+    pub listen: SocketAddr,
+    /// Echo every datagram a peer sends back to it.
+    pub echo: bool,
+    /// At most this many sessions at once; an offer beyond gets `bye`.
+    pub max_sessions: usize,
+    /// ICE-lite sessions (RFC 8445 §2.5), the usual server role; `false`: full agents.
+    pub lite: bool,
+}
+
+impl ServerConfig {
+    /// ICE-lite, no echo, 10,000 sessions.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            echo: false,
+            max_sessions: 10_000,
+            lite: true,
+        }
+    }
+}
+
+/// What the server reports about itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Sessions alive now.
+    pub sessions: usize,
+    /// Sessions that reached `connected`, since the start.
+    pub connected: u64,
+    /// Sessions ended, since the start.
+    pub ended: u64,
+    /// The mux's tables and counters.
+    pub mux: MuxStats,
+}
+
+/// The server: see the [module documentation](self).
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    local: SocketAddr,
+}
+
+/// From the WebSocket tasks to the engine.
+enum Inbound {
+    Open(u64, mpsc::UnboundedSender<String>),
+    Signal(u64, SignalMessage),
+    Closed(u64),
+    Stats(oneshot::Sender<ServerStats>),
+}
+
+impl Server {
+    /// Binds the UDP socket and the TCP listener on the same port. Refuses an unspecified IP:
+    /// sessions need a host candidate peers can reach.
+    pub async fn bind(config: ServerConfig) -> Result<Self> {
+        let ip = config.listen.ip();
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(Error::InvalidConfiguration(format!(
+                "floe serve: listen on an address peers can reach, not {ip}"
+            )));
+        }
+        if config.max_sessions == 0 {
+            return Err(Error::InvalidConfiguration(
+                "floe serve: max_sessions must be at least 1".into(),
+            ));
+        }
+        // An ephemeral UDP port may be taken on TCP: try a few.
+        for _ in 0..16 {
+            let udp = bind_udp(config.listen)?;
+            let local = udp.local_addr()?;
+            match TcpListener::bind(local).await {
+                Ok(tcp) => {
+                    return Ok(Self {
+                        config,
+                        udp,
+                        tcp,
+                        local,
+                    })
+                }
+                Err(e) if config.listen.port() != 0 => return Err(e.into()),
+                Err(_) => continue,
+            }
+        }
+        Err(Error::InvalidConfiguration(
+            "floe serve: no port free on both UDP and TCP".into(),
+        ))
+    }
+
+    /// The address of the UDP socket and the TCP listener.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Serves until the task is dropped.
+    pub async fn run(self) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        serve(self, tx, rx).await;
+    }
+
+    /// Runs the server on its own task; it stops when the handle is dropped.
+    pub fn spawn(self) -> ServerHandle {
+        let local = self.local;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(serve(self, tx.clone(), rx));
+        ServerHandle {
+            local,
+            task,
+            engine: tx,
+        }
+    }
+}
+
+async fn serve(
+    server: Server,
+    tx: mpsc::UnboundedSender<Inbound>,
+    rx: mpsc::UnboundedReceiver<Inbound>,
+) {
+    let engine = Engine::new(server.config, server.udp, server.local);
+    tokio::select! {
+        () = accept_loop(server.tcp, tx) => {}
+        () = engine.run(rx) => {}
+    }
+}
+
+/// A running [`Server`]; dropping it stops the server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local: SocketAddr,
+    task: JoinHandle<()>,
+    engine: mpsc::UnboundedSender<Inbound>,
+}
+
+impl ServerHandle {
+    /// The address of the UDP socket and the TCP listener.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The sessions and the mux's tables now; `None` once the server stopped.
+    pub async fn stats(&self) -> Option<ServerStats> {
+        let (tx, rx) = oneshot::channel();
+        self.engine.send(Inbound::Stats(tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// Stops the server.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Inbound::Open(..) => "Open",
+            Inbound::Signal(..) => "Signal",
+            Inbound::Closed(_) => "Closed",
+            Inbound::Stats(_) => "Stats",
+        })
+    }
+}
+
+async fn accept_loop(tcp: TcpListener, engine: mpsc::UnboundedSender<Inbound>) {
+    let mut next_id = 0u64;
+    loop {
+        let Ok((stream, _)) = tcp.accept().await else {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        next_id += 1;
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(stream, next_id, engine.clone()));
+    }
+}
+
+/// One connection: the page over HTTP, or a WebSocket whose messages go to the engine.
+async fn connection(stream: TcpStream, id: u64, engine: mpsc::UnboundedSender<Inbound>) {
+    match peek_request(&stream).await {
+        Some(RequestKind::WebSocket) => {}
+        Some(RequestKind::Http(len)) => {
+            let _ = serve_http(stream, len).await;
+            return;
+        }
+        None => return,
+    }
+    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let (mut sink, mut source) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    if engine.send(Inbound::Open(id, tx)).is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(text) = rx.recv().await {
+            if sink.send(Message::text(text)).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(Ok(msg)) = source.next().await {
+        match msg {
+            Message::Text(text) => {
+                // Not JSON, or not a known shape: ignored, as a browser peer would.
+                if let Ok(m) = SignalMessage::from_json(text.as_str()) {
+                    if engine.send(Inbound::Signal(id, m)).is_err() {
+                        break;
+                    }
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    let _ = engine.send(Inbound::Closed(id));
+    writer.abort();
+}
+
+/// One peer's session and the way back to its WebSocket.
+struct Entry {
+    session: Session,
+    out: mpsc::UnboundedSender<String>,
+    /// The last offer applied, so a resent one is recognised.
+    offer: Option<String>,
+    connected: bool,
+    /// Its ufrag is in the mux.
+    registered: bool,
+}
+
+/// The task that owns the socket, the mux and the sessions.
+struct Engine {
+    config: ServerConfig,
+    udp: UdpSocket,
+    local: SocketAddr,
+    mux: Mux<u64>,
+    /// WebSocket connections, before and after their offer.
+    sockets: HashMap<u64, mpsc::UnboundedSender<String>>,
+    sessions: HashMap<u64, Entry>,
+    /// (deadline, session): stale entries are skipped when they come due.
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    stats: ServerStats,
+    send_buf: Vec<u8>,
+}
+
+impl Engine {
+    fn new(config: ServerConfig, udp: UdpSocket, local: SocketAddr) -> Self {
+        let mux = Mux::new(MuxConfig {
+            max_sessions: config.max_sessions,
+            ..MuxConfig::default()
+        });
+        Self {
+            config,
+            udp,
+            local,
+            mux,
+            sockets: HashMap::new(),
+            sessions: HashMap::new(),
+            timers: BinaryHeap::new(),
+            stats: ServerStats::default(),
+            send_buf: vec![0; floe_session::MIN_TRANSMIT_BUFFER.max(2048)],
+        }
+    }
+
+    async fn run(mut self, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let next = self.timers.peek().map(|Reverse((t, _))| *t);
+            let sleep = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                res = self.udp.recv_from(&mut buf) => {
+                    // ICMP errors surface as receive errors on some platforms: not fatal.
+                    if let Ok((len, from)) = res {
+                        self.on_datagram(from, &buf[..len]);
+                    }
+                }
+                msg = inbound.recv() => match msg {
+                    Some(m) => self.on_inbound(m),
+                    None => return,
+                },
+                () = sleep => self.on_timers(),
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let Some(id) = self.mux.route(from, bytes) else {
+            return;
+        };
+        let now = Instant::now();
+        let Some(entry) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if let Some(range) = entry.session.handle_datagram(now, self.local, from, bytes) {
+            if self.config.echo {
+                if let Ok(t) = entry.session.send(&bytes[range], &mut self.send_buf) {
+                    let _ = self.udp.try_send_to(&self.send_buf[..t.len], t.destination);
+                }
+            }
+        }
+        self.drive(id);
+    }
+
+    fn on_inbound(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Open(id, out) => {
+                self.sockets.insert(id, out);
+            }
+            Inbound::Signal(id, SignalMessage::Offer(offer)) => self.on_offer(id, offer),
+            Inbound::Signal(id, SignalMessage::IceCandidate(c)) => {
+                if let Some(entry) = self.sessions.get_mut(&id) {
+                    // A lite agent pairs nothing; the peer's checks find it (RFC 8445 §2.5).
+                    let _ = entry.session.add_ice_candidate(Instant::now(), c);
+                    self.drive(id);
+                }
+            }
+            Inbound::Signal(id, SignalMessage::Bye) | Inbound::Closed(id) => {
+                self.end(id, false);
+                self.sockets.remove(&id);
+            }
+            Inbound::Signal(..) => {}
+            Inbound::Stats(reply) => {
+                let _ = reply.send(ServerStats {
+                    sessions: self.sessions.len(),
+                    mux: self.mux.stats(),
+                    ..self.stats
+                });
+            }
+        }
+    }
+
+    fn on_offer(&mut self, id: u64, offer: floe_sdp::SessionDescriptionInit) {
+        let Some(out) = self.sockets.get(&id).cloned() else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(entry) = self.sessions.get(&id) {
+            if entry.offer.as_deref() == Some(offer.sdp.as_str()) {
+                return; // The caller resends its offer until the answer arrives.
+            }
+        } else if self.sessions.len() >= self.config.max_sessions {
+            let _ = out.send(SignalMessage::Bye.to_json());
+            return;
+        }
+        let local = self.local;
+        let lite = self.config.lite;
+        let entry = self.sessions.entry(id).or_insert_with(|| Entry {
+            session: Session::new(
+                SessionConfig {
+                    lite,
+                    mdns: false,
+                    software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).to_owned()),
+                    ..SessionConfig::default()
+                },
+                &[local],
+                os_random(),
+            ),
+            out,
+            offer: None,
+            connected: false,
+            registered: false,
+        });
+        let sdp = offer.sdp.clone();
+        let answered = entry
+            .session
+            .set_remote_description(now, offer)
+            .and_then(|()| entry.session.create_answer())
+            .and_then(|answer| {
+                entry
+                    .session
+                    .set_local_description(now, answer.clone())
+                    .map(|()| answer)
+            });
+        match answered {
+            Ok(answer) => {
+                entry.offer = Some(sdp);
+                let _ = entry.out.send(SignalMessage::Answer(answer).to_json());
+                let ufrag = entry
+                    .session
+                    .agent()
+                    .map(|a| a.local_credentials().ufrag.clone())
+                    .unwrap_or_default();
+                let registered = if entry.registered {
+                    self.mux.set_ufrag(id, &ufrag)
+                } else {
+                    self.mux.insert(id, &ufrag)
+                };
+                entry.registered = registered.is_ok();
+                if registered.is_err() {
+                    self.end(id, true);
+                    return;
+                }
+                self.drive(id);
+            }
+            // A bad offer gets bye; the connection stays for another try.
+            Err(_) => {
+                let _ = entry.out.send(SignalMessage::Bye.to_json());
+                self.end(id, false);
+            }
+        }
+    }
+
+    /// Sends what session `id` queued, forwards its events, and schedules its next timer.
+    fn drive(&mut self, id: u64) {
+        let Some(entry) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        while let Some(t) = entry.session.poll_transmit(&mut self.send_buf) {
+            if t.over != Over::Udp {
+                continue; // No TURN streams or mDNS queries for server sessions.
+            }
+            let bytes = &self.send_buf[..t.len];
+            self.mux.on_transmit(id, t.destination, bytes);
+            // A full socket buffer drops the datagram, as the network would.
+            let _ = self.udp.try_send_to(bytes, t.destination);
+        }
+        let mut ended = false;
+        while let Some(event) = entry.session.poll_event() {
+            match event {
+                PeerEvent::IceCandidate(c) => {
+                    let _ = entry.out.send(SignalMessage::IceCandidate(c).to_json());
+                }
+                PeerEvent::SelectedCandidatePairChange { remote, .. } => {
+                    if let floe_sdp::CandidateAddress::Ip(ip) = remote.address {
+                        self.mux.learn_remote(id, SocketAddr::new(ip, remote.port));
+                    }
+                }
+                PeerEvent::ConnectionStateChange(PeerConnectionState::Connected)
+                    if !entry.connected =>
+                {
+                    entry.connected = true;
+                    self.stats.connected += 1;
+                }
+                PeerEvent::ConnectionStateChange(
+                    PeerConnectionState::Failed | PeerConnectionState::Closed,
+                ) => ended = true,
+                _ => {}
+            }
+        }
+        if ended {
+            // Consent expired (a caller that vanished): the peer is told, the session goes.
+            self.end(id, true);
+            return;
+        }
+        if let Some(t) = entry.session.poll_timeout() {
+            self.timers.push(Reverse((t, id)));
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(entry) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            // Stale entries (the session rescheduled since) wake nothing.
+            if entry.session.poll_timeout().is_some_and(|d| d <= now) {
+                entry.session.handle_timeout(now);
+                self.drive(id);
+            }
+        }
+        // Stale entries pile up as sessions reschedule: rebuild past four per session.
+        if self.timers.len() > 64 && self.timers.len() > 4 * self.sessions.len() {
+            self.timers = self
+                .sessions
+                .iter()
+                .filter_map(|(id, e)| e.session.poll_timeout().map(|t| Reverse((t, *id))))
+                .collect();
+        }
+    }
+
+    /// Ends session `id`: closed, out of the mux, its memory released; `bye` to the peer
+    /// when the server ends it.
+    fn end(&mut self, id: u64, tell: bool) {
+        if let Some(mut entry) = self.sessions.remove(&id) {
+            entry.session.close(Instant::now());
+            if tell {
+                let _ = entry.out.send(SignalMessage::Bye.to_json());
+            }
+            self.stats.ended += 1;
+        }
+        self.mux.remove(id);
+    }
+}
