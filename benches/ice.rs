@@ -19,73 +19,29 @@
 //! (`println!`) before the benchmarks run. The counting costs two relaxed atomic adds per
 //! allocation, for every group.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::mem::size_of;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use floe_ice::{
     AgentConfig, Candidate, CandidateKind, CandidatePair, IceAgent, IceConnectionState, IceEvent,
     Transmit, Verdict,
 };
-use floe_stun::attributes::{IceControlling, Priority, UseCandidate, Username, XorMappedAddress};
+use floe_stun::attributes::XorMappedAddress;
 use floe_stun::{Class, IntegrityKey, Message, MessageType, MessageWriter, TransactionId};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-const PEER_UFRAG: &str = "peer";
-const PEER_PWD: &str = "peer-password-0123456789";
-const PEER_TIE_BREAKER: u64 = u64::MAX;
-
-fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port))
-}
 
 fn host(address: SocketAddr, n: u32) -> Candidate {
     Candidate {
@@ -113,31 +69,6 @@ fn drain(
     }
     while agent.poll_event().is_some() {}
     n
-}
-
-/// The controlling peer's check: USERNAME, PRIORITY, ICE-CONTROLLING, optionally USE-CANDIDATE,
-/// MESSAGE-INTEGRITY with the agent's password, FINGERPRINT.
-fn peer_request(agent: &IceAgent, tid: [u8; 12], use_candidate: bool) -> Vec<u8> {
-    let creds = agent.local_credentials();
-    let key = IntegrityKey::short_term(&creds.pwd);
-    let mut buf = [0u8; 256];
-    let mut w = MessageWriter::new(
-        &mut buf,
-        MessageType::BINDING_REQUEST,
-        TransactionId::new(tid),
-    )
-    .unwrap();
-    w.add(&Username(&format!("{}:{PEER_UFRAG}", creds.ufrag)))
-        .unwrap();
-    w.add(&Priority(0x6e00_01ff)).unwrap();
-    w.add(&IceControlling(PEER_TIE_BREAKER)).unwrap();
-    if use_candidate {
-        w.add(&UseCandidate).unwrap();
-    }
-    w.add_message_integrity(&key).unwrap();
-    w.add_fingerprint().unwrap();
-    let len = w.finish();
-    buf[..len].to_vec()
 }
 
 /// The peer's success response to one of the agent's requests, signed with the peer's password.

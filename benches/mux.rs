@@ -24,69 +24,31 @@
 //!
 //! Run: `cargo bench --bench mux`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::mem::size_of;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use floe_ice::{
     AgentConfig, Candidate, CandidateKind, IceAgent, IceConnectionState, IceEvent, Verdict,
 };
 use floe_mux::{Mux, MuxConfig};
-use floe_stun::attributes::{IceControlling, Priority, UseCandidate, Username};
+use floe_stun::attributes::{Priority, Username};
 use floe_stun::{Class, IntegrityKey, Message, MessageType, MessageWriter, TransactionId};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator (as in benches/ice.rs)
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const PEER_UFRAG: &str = "peer";
-const PEER_PWD: &str = "peer-password-0123456789";
 const SESSIONS: usize = 100_000;
-
-fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port))
-}
 
 /// The server's one UDP socket.
 fn shared() -> SocketAddr {
@@ -113,30 +75,6 @@ fn seed(n: u64) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&n.to_le_bytes());
     s
-}
-
-/// The controlling peer's check to `agent`, signed with the agent's password.
-fn peer_check(agent: &IceAgent, tid: [u8; 12], use_candidate: bool) -> Vec<u8> {
-    let creds = agent.local_credentials();
-    let key = IntegrityKey::short_term(&creds.pwd);
-    let mut buf = [0u8; 256];
-    let mut w = MessageWriter::new(
-        &mut buf,
-        MessageType::BINDING_REQUEST,
-        TransactionId::new(tid),
-    )
-    .unwrap();
-    w.add(&Username(&format!("{}:{PEER_UFRAG}", creds.ufrag)))
-        .unwrap();
-    w.add(&Priority(0x6e00_01ff)).unwrap();
-    w.add(&IceControlling(u64::MAX)).unwrap();
-    if use_candidate {
-        w.add(&UseCandidate).unwrap();
-    }
-    w.add_message_integrity(&key).unwrap();
-    w.add_fingerprint().unwrap();
-    let len = w.finish();
-    buf[..len].to_vec()
 }
 
 fn tid_of(i: usize) -> [u8; 12] {
@@ -223,12 +161,12 @@ impl Answerer {
             // Nominated once, so the check answered below is a consent check on the selected
             // pair (what a server answers all day). The full agent is left as ice/answer_check
             // has it: a check on a pair not yet checked.
-            let nominate = peer_check(&a.agent, [7; 12], true);
+            let nominate = peer_request(&a.agent, [7; 12], true);
             a.once(now, &nominate);
             assert!(a.agent.poll_transmit(&mut a.buf).unwrap().is_none());
             while a.agent.poll_event().is_some() {}
         }
-        a.check = peer_check(&a.agent, [0x42; 12], false);
+        a.check = peer_request(&a.agent, [0x42; 12], false);
         // Once, outside the timing: the answer really is a signed success response.
         let key = IntegrityKey::short_term(&a.agent.local_credentials().pwd);
         let check = a.check.clone();
@@ -489,8 +427,8 @@ impl Fleet {
         let mut check_len = 0;
         let mut checks = Vec::new();
         for (i, agent) in agents.iter_mut().enumerate() {
-            let nominate = peer_check(agent, tid_of(i), true);
-            let consent = peer_check(agent, tid_of(i + SESSIONS), false);
+            let nominate = peer_request(agent, tid_of(i), true);
+            let consent = peer_request(agent, tid_of(i + SESSIONS), false);
             if checks.is_empty() {
                 check_len = consent.len();
                 checks.reserve_exact(check_len * SESSIONS);

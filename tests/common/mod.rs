@@ -1,49 +1,21 @@
-//! What the CLI tests share: running `floe`, and killing what they started.
+//! What the CLI tests share: running `floe`, and killing what they started. Built on the
+//! coturn tests' module, which has the child-process helpers.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-pub const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+#[path = "../coturn/mod.rs"]
+mod coturn;
 
-/// Kills the child when dropped, so a failed assertion leaves no server behind.
-pub struct Guard(pub Child);
+// Each test binary uses its own part.
+#[allow(unused_imports)]
+pub use coturn::{wait_for, Guard, FLOE};
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits for `child` to exit, killing it after `limit`.
-pub fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish in {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs `floe args...` to completion, killing it after `limit`. (Outputs are a few KiB, well
-/// under a pipe's buffer, so the child never blocks on them before exiting.)
+/// Runs `floe args...` to completion, killing it after `limit`.
 pub fn run(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(FLOE)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn floe");
-    wait_for(&mut child, limit, &format!("floe {args:?}"));
-    child.wait_with_output().expect("output")
+    coturn::run(FLOE, args, limit)
 }
 
 /// Starts a long-running `floe` server with `--json` and returns it with its first line.

@@ -32,16 +32,24 @@ pub fn run(program: &str, args: &[&str], limit: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    wait_for(&mut child, limit, &format!("{program} {args:?}"));
+    child.wait_with_output().expect("output")
+}
+
+/// Waits for `child` to exit, killing it (and failing the test) after `limit`.
+pub fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
     let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{program} {args:?} did not finish in {limit:?}");
+            panic!("{what} did not finish in {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().expect("output")
 }
 
 pub fn text(b: &[u8]) -> String {
