@@ -159,15 +159,15 @@ fn check_aioice(ok: bool, out: &str, err: &str) {
 
 const LIMIT: Duration = Duration::from_secs(25);
 
-#[test]
-fn floe_calls_aioice_answers() {
-    if !aioice_available() {
-        return;
-    }
+/// `floe call --send PING --echo` to aioice answering in `room` (with `py_extra` flags): both
+/// sides checked; returns floe's and aioice's stdout.
+fn floe_calls_aioice(room: &str, py_extra: &[&str]) -> (String, String) {
     let (_signal, url) = signal_server();
-    let url = format!("{url}floe-calls");
+    let url = format!("{url}{room}");
     // aioice joins first so the offer is not waiting for the once-a-second resend.
-    let py = spawn(&python(), &["-u", SCRIPT, "answer", &url, "20"]);
+    let mut py_args = vec!["-u", SCRIPT, "answer", &url, "20"];
+    py_args.extend_from_slice(py_extra);
+    let py = spawn(&python(), &py_args);
     std::thread::sleep(Duration::from_millis(300));
     let floe = spawn(
         FLOE,
@@ -188,6 +188,15 @@ fn floe_calls_aioice_answers() {
     let (py_ok, py_out, py_err) = finish(py, Duration::from_secs(5), "aioice peer");
     check_aioice(py_ok, &py_out, &py_err);
     check_floe(ok, &out, &err);
+    (out, py_out)
+}
+
+#[test]
+fn floe_calls_aioice_answers() {
+    if !aioice_available() {
+        return;
+    }
+    floe_calls_aioice("floe-calls", &[]);
 }
 
 #[test]
@@ -226,36 +235,11 @@ fn send_survives_a_peer_that_drops_the_first_datagram() {
     if !aioice_available() {
         return;
     }
-    let (_signal, url) = signal_server();
-    let url = format!("{url}drop-first");
-    let py = spawn(
-        &python(),
-        &["-u", SCRIPT, "answer", &url, "20", "--drop-first"],
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let floe = spawn(
-        FLOE,
-        &[
-            "call",
-            &url,
-            "--bind",
-            "127.0.0.1",
-            "--send",
-            PING,
-            "--echo",
-            "--timeout",
-            "20",
-            "--json",
-        ],
-    );
-    let (ok, out, err) = finish(floe, LIMIT, "floe call");
-    let (py_ok, py_out, py_err) = finish(py, Duration::from_secs(5), "aioice peer");
+    let (out, py_out) = floe_calls_aioice("drop-first", &["--drop-first"]);
     assert!(
         py_out.lines().any(|l| l == format!("dropped {PING}")),
-        "aioice dropped nothing:\n{py_out}\n{py_err}"
+        "aioice dropped nothing:\n{py_out}"
     );
-    check_aioice(py_ok, &py_out, &py_err);
-    check_floe(ok, &out, &err);
     let sends = out
         .lines()
         .filter(|l| l.contains("\"event\":\"send\""))
