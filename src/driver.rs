@@ -173,6 +173,7 @@ pub(crate) async fn spawn(
         data,
         send_buf: vec![0; MAX_DATAGRAM],
         closed: false,
+        close_reply: None,
     };
     tokio::spawn(driver.run(commands));
     Ok(locals)
@@ -273,6 +274,8 @@ struct Driver {
     data: mpsc::Sender<Vec<u8>>,
     send_buf: Vec<u8>,
     closed: bool,
+    /// `close()`'s answer, sent once everything queued went out.
+    close_reply: Option<Reply<()>>,
 }
 
 impl Driver {
@@ -333,8 +336,11 @@ impl Driver {
                 Input::Timeout => self.session.handle_timeout(now),
             }
         }
-        // Deliver the final events (`closed`) before the channels drop.
+        // Deliver the final events (`closed`) and TURN deallocations before the channels drop.
         self.flush().await;
+        if let Some(r) = self.close_reply.take() {
+            let _ = r.send(Ok(()));
+        }
     }
 
     fn on_stream(&mut self, now: Instant, e: LinkEvent) {
@@ -463,7 +469,8 @@ impl Driver {
             Command::Close(r) => {
                 session.close(now);
                 self.closed = true;
-                let _ = r.send(Ok(()));
+                // Answered after the last flush, once the TURN deallocations are sent.
+                self.close_reply = Some(r);
             }
         }
     }

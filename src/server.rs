@@ -86,9 +86,12 @@ pub struct Server {
     local: SocketAddr,
 }
 
+/// Messages queued for one WebSocket before the server gives up on it.
+const OUTGOING_QUEUE: usize = 256;
+
 /// From the WebSocket tasks to the engine.
 enum Inbound {
-    Open(u64, mpsc::UnboundedSender<String>),
+    Open(u64, mpsc::Sender<String>),
     Signal(u64, SignalMessage),
     Closed(u64),
     Stats(oneshot::Sender<ServerStats>),
@@ -239,7 +242,8 @@ async fn connection(stream: TcpStream, id: u64, engine: mpsc::UnboundedSender<In
         return;
     };
     let (mut sink, mut source) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    // Bounded: a client that does not read its socket cannot make the server queue without end.
+    let (tx, mut rx) = mpsc::channel::<String>(OUTGOING_QUEUE);
     if engine.send(Inbound::Open(id, tx)).is_err() {
         return;
     }
@@ -272,7 +276,9 @@ async fn connection(stream: TcpStream, id: u64, engine: mpsc::UnboundedSender<In
 /// One peer's session and the way back to its WebSocket.
 struct Entry {
     session: Session,
-    out: mpsc::UnboundedSender<String>,
+    out: mpsc::Sender<String>,
+    /// The deadline last put in the timer heap, so a datagram that changes nothing pushes none.
+    scheduled: Option<Instant>,
     /// The last offer applied, so a resent one is recognised.
     offer: Option<String>,
     connected: bool,
@@ -287,7 +293,7 @@ struct Engine {
     local: SocketAddr,
     mux: Mux<u64>,
     /// WebSocket connections, before and after their offer.
-    sockets: HashMap<u64, mpsc::UnboundedSender<String>>,
+    sockets: HashMap<u64, mpsc::Sender<String>>,
     sessions: HashMap<u64, Entry>,
     /// (deadline, session): stale entries are skipped when they come due.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -310,7 +316,7 @@ impl Engine {
             sessions: HashMap::new(),
             timers: BinaryHeap::new(),
             stats: ServerStats::default(),
-            send_buf: vec![0; floe_session::MIN_TRANSMIT_BUFFER.max(2048)],
+            send_buf: vec![0; MAX_DATAGRAM],
         }
     }
 
@@ -396,7 +402,7 @@ impl Engine {
                 return; // The caller resends its offer until the answer arrives.
             }
         } else if self.sessions.len() >= self.config.max_sessions {
-            let _ = out.send(SignalMessage::Bye.to_json());
+            let _ = out.try_send(SignalMessage::Bye.to_json());
             return;
         }
         let local = self.local;
@@ -413,6 +419,7 @@ impl Engine {
                 os_random(),
             ),
             out,
+            scheduled: None,
             offer: None,
             connected: false,
             registered: false,
@@ -431,7 +438,7 @@ impl Engine {
         match answered {
             Ok(answer) => {
                 entry.offer = Some(sdp);
-                let _ = entry.out.send(SignalMessage::Answer(answer).to_json());
+                let _ = entry.out.try_send(SignalMessage::Answer(answer).to_json());
                 let ufrag = entry
                     .session
                     .agent()
@@ -451,7 +458,7 @@ impl Engine {
             }
             // A bad offer gets bye; the connection stays for another try.
             Err(_) => {
-                let _ = entry.out.send(SignalMessage::Bye.to_json());
+                let _ = entry.out.try_send(SignalMessage::Bye.to_json());
                 self.end(id, false);
             }
         }
@@ -475,7 +482,11 @@ impl Engine {
         while let Some(event) = entry.session.poll_event() {
             match event {
                 PeerEvent::IceCandidate(c) => {
-                    let _ = entry.out.send(SignalMessage::IceCandidate(c).to_json());
+                    // A peer that does not read its WebSocket loses its session.
+                    ended |= entry
+                        .out
+                        .try_send(SignalMessage::IceCandidate(c).to_json())
+                        .is_err();
                 }
                 PeerEvent::SelectedCandidatePairChange { remote, .. } => {
                     if let floe_sdp::CandidateAddress::Ip(ip) = remote.address {
@@ -499,8 +510,12 @@ impl Engine {
             self.end(id, true);
             return;
         }
-        if let Some(t) = entry.session.poll_timeout() {
-            self.timers.push(Reverse((t, id)));
+        let next = entry.session.poll_timeout();
+        if next != entry.scheduled {
+            entry.scheduled = next;
+            if let Some(t) = next {
+                self.timers.push(Reverse((t, id)));
+            }
         }
     }
 
@@ -514,18 +529,24 @@ impl Engine {
             let Some(entry) = self.sessions.get_mut(&id) else {
                 continue;
             };
+            if entry.scheduled == Some(t) {
+                entry.scheduled = None; // This entry is spent: drive() schedules the next.
+            }
             // Stale entries (the session rescheduled since) wake nothing.
             if entry.session.poll_timeout().is_some_and(|d| d <= now) {
                 entry.session.handle_timeout(now);
-                self.drive(id);
             }
+            self.drive(id);
         }
         // Stale entries pile up as sessions reschedule: rebuild past four per session.
         if self.timers.len() > 64 && self.timers.len() > 4 * self.sessions.len() {
             self.timers = self
                 .sessions
-                .iter()
-                .filter_map(|(id, e)| e.session.poll_timeout().map(|t| Reverse((t, *id))))
+                .iter_mut()
+                .filter_map(|(id, e)| {
+                    e.scheduled = e.session.poll_timeout();
+                    e.scheduled.map(|t| Reverse((t, *id)))
+                })
                 .collect();
         }
     }
@@ -536,7 +557,7 @@ impl Engine {
         if let Some(mut entry) = self.sessions.remove(&id) {
             entry.session.close(Instant::now());
             if tell {
-                let _ = entry.out.send(SignalMessage::Bye.to_json());
+                let _ = entry.out.try_send(SignalMessage::Bye.to_json());
             }
             self.stats.ended += 1;
         }

@@ -62,6 +62,17 @@ pub struct Outcome {
 /// no history, so a callee that joins the room later still gets them.
 const RESEND: Duration = Duration::from_secs(1);
 
+/// How long datagrams the peer sent before its `bye` may take to arrive.
+const BYE_GRACE: Duration = Duration::from_millis(500);
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// How often a probe is sent (`--send` until echoed, `--count`).
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -137,6 +148,9 @@ async fn call(
 ) -> Result<()> {
     let name = opts.name.as_str();
     let deadline = tokio::time::Instant::now() + opts.timeout;
+    // After the peer's bye, datagrams it sent just before may still be on their way (the
+    // signaling channel can be faster): a short grace to read them.
+    let mut left_at: Option<tokio::time::Instant> = None;
     // Everything the caller sent before the answer, for the resends.
     let mut unanswered: Vec<SignalMessage> = Vec::new();
     let mut answered = false;
@@ -235,7 +249,7 @@ async fn call(
                         return Err(Error::Signaling("the other peer left before connecting".into()));
                     }
                     if !probes_done {
-                        break; // The peer left before the echo: the summary says how it went.
+                        left_at = Some(tokio::time::Instant::now() + BYE_GRACE);
                     }
                 }
                 Some(_) => {}
@@ -301,6 +315,9 @@ async fn call(
                 for msg in &unanswered {
                     signaling.send(msg).await?;
                 }
+            }
+            () = sleep_until_some(left_at) => {
+                break; // The peer left before the echo: the summary says how it went.
             }
             () = &mut interrupt => {
                 tl.event(name, "interrupted", "", json!({}));

@@ -16,6 +16,10 @@ use crate::event::{PeerConnectionState, PeerEvent, SignalingState, Status};
 use crate::lookups::{CandidateLookups, LocalNetwork};
 use crate::stats::{self, StatsReport};
 
+/// Candidates trickled before the remote description that wait for it, at most (the agent's
+/// default limit of remote candidates).
+const MAX_PENDING_CANDIDATES: usize = 100;
+
 /// The smallest buffer [`Session::poll_transmit`] and [`Session::send`] write into.
 pub const MIN_TRANSMIT_BUFFER: usize = floe_ice::MIN_TRANSMIT_BUFFER;
 
@@ -637,12 +641,16 @@ impl Session {
         }
     }
 
-    /// Adds a usable remote candidate now, or once the remote description is applied.
+    /// Adds a usable remote candidate now, or once the remote description is applied (at
+    /// most as many as the agent takes; more are dropped, as the agent would).
     fn add_remote(&mut self, now: Instant, c: floe_ice::Candidate) -> Result<(), SessionError> {
         let ready = self.remote_description.is_some();
         match self.agent.as_mut().filter(|_| ready) {
             Some(agent) => agent.add_remote_candidate(now, c)?,
-            None => self.pending_candidates.push(c),
+            None if self.pending_candidates.len() < MAX_PENDING_CANDIDATES => {
+                self.pending_candidates.push(c);
+            }
+            None => return Err(SessionError::Ice(floe_ice::IceError::TooManyCandidates)),
         }
         Ok(())
     }

@@ -182,6 +182,9 @@ impl TurnClient {
             }
             State::Closing | State::Closed => {}
             State::Idle | State::Allocating => {
+                // An Allocate still in flight is abandoned: a late success must not revive it.
+                self.core.waiting.clear();
+                self.core.transactions.cancel_where(|_| true);
                 self.core.state = State::Closed;
                 self.core.events.push_back(TurnEvent::Closed);
             }
@@ -608,6 +611,9 @@ impl Core {
             .map(|l| Duration::from_secs(u64::from(l.0)));
         match pending.kind {
             RequestKind::Allocate => {
+                if !matches!(self.state, State::Allocating) {
+                    return; // Closed meanwhile.
+                }
                 let tid = msg.transaction_id();
                 let relayed: Vec<SocketAddr> = msg
                     .attributes()

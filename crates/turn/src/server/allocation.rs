@@ -239,13 +239,25 @@ impl TurnServer {
         if families.is_empty() && token.is_none() {
             return self.error(now, tuple, m, tid, 440, v);
         }
-        // Step 10: quotas, for the server (reserved ports hold sockets too) and per user.
+        // EVEN-PORT's R bit reserves one port next to one relay: not with two families.
+        if even_port.is_some_and(|e| e.reserve_next) && families.len() > 1 {
+            return self.error(now, tuple, m, tid, 400, v);
+        }
+        // Reservations past their time go now, so an expired token is refused and its socket
+        // released rather than lost.
+        for relay in self.ports.expire(now) {
+            self.events.push_back(ServerEvent::ReleaseRelay { relay });
+        }
+        // Step 10: quotas, for the server (reserved ports hold sockets too; the one a token
+        // redeems is counted once) and per user.
         let per_user = self
             .allocations
             .values()
             .filter(|a| a.username == verified.username)
             .count();
-        if self.allocations.len() + self.ports.reserved() >= self.config.max_allocations
+        let held =
+            self.ports.reserved() - usize::from(token.is_some() && self.ports.reserved() > 0);
+        if self.allocations.len() + held >= self.config.max_allocations
             || per_user >= self.config.max_allocations_per_user
         {
             return self.error(now, tuple, m, tid, 486, v);

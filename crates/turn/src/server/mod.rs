@@ -283,6 +283,13 @@ impl TurnServer {
             server: local,
             transport,
         };
+        self.client_message(now, tuple, bytes);
+        // Refreshes push timer entries; stale ones are dropped here too, not only on timeouts.
+        let (allocations, ports) = (&self.allocations, &self.ports);
+        self.timers.compact(|| live_timers(allocations, ports));
+    }
+
+    fn client_message(&mut self, now: Instant, tuple: FiveTuple, bytes: &[u8]) {
         match classify(bytes) {
             PacketKind::ChannelData => self.client_channel_data(now, tuple, bytes),
             PacketKind::Stun => {
@@ -377,6 +384,10 @@ impl TurnServer {
                 Timer::Reservations => {
                     for relay in self.ports.expire(now) {
                         self.events.push_back(ServerEvent::ReleaseRelay { relay });
+                    }
+                    // The heap may hold one entry for several reservations: keep the next.
+                    if let Some(next) = self.ports.next_expiry() {
+                        self.timers.schedule(next, Timer::Reservations);
                     }
                 }
             }
