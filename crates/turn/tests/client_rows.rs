@@ -50,29 +50,6 @@ fn every_response_failing_integrity_over_udp_ends_as_an_integrity_error() {
     assert!(net.client.is_allocated());
 }
 
-/// A second response failing its integrity check, with still no good one, ends the
-/// transaction as an integrity failure at once, not when its retransmissions run out.
-#[test]
-fn a_second_response_failing_integrity_ends_the_transaction_at_once() {
-    let mut net = Net::udp();
-    net.allocate();
-    let peer = addr(PEER).ip();
-    net.client.create_permission(net.now, peer).unwrap();
-    let (tid, _) = intercept_request(&mut net);
-    let forged = forged_error(tid, Method::CREATE_PERMISSION, 403);
-    net.client.handle_datagram(net.now, addr(SERVER), &forged);
-    assert_eq!(net.client.poll_event(), None, "the first is dropped");
-    net.client.handle_datagram(net.now, addr(SERVER), &forged);
-    assert_eq!(
-        net.client.poll_event(),
-        Some(TurnEvent::PermissionFailed {
-            peer,
-            error: TurnError::Integrity
-        })
-    );
-    assert!(net.client.is_allocated());
-}
-
 /// RFC 8656 §8.3: a 437 to the Refresh that deletes the allocation means it is gone already:
 /// the client reports it closed, not failed.
 #[test]

@@ -556,16 +556,9 @@ impl Core {
                 if let Some(pending) = self.transactions.cancel(tid) {
                     self.fail(pending, TurnError::Integrity);
                 }
-            } else if self.integrity_failed.contains(&tid) {
-                // Over UDP one such answer is dropped as if never received (it may be forged).
-                // A second one, with still no good answer, is the server answering with
-                // another key: the transaction ends now, as an integrity failure, instead of
-                // running its course to the same conclusion (see DEVIATIONS.md).
-                self.integrity_failed.retain(|t| *t != tid);
-                if let Some(pending) = self.transactions.cancel(tid) {
-                    self.fail(pending, TurnError::Integrity);
-                }
-            } else {
+            } else if !self.integrity_failed.contains(&tid) {
+                // Over UDP it is dropped as if never received (it may be forged); if nothing
+                // better comes, the timeout says why.
                 if self.integrity_failed.len() >= MAX_INTEGRITY_FAILURES {
                     self.integrity_failed.remove(0);
                 }
