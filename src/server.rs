@@ -282,8 +282,6 @@ struct Entry {
     /// The last offer applied, so a resent one is recognised.
     offer: Option<String>,
     connected: bool,
-    /// Its ufrag is in the mux.
-    registered: bool,
 }
 
 /// The task that owns the socket, the mux and the sessions.
@@ -422,7 +420,6 @@ impl Engine {
             scheduled: None,
             offer: None,
             connected: false,
-            registered: false,
         });
         let sdp = offer.sdp.clone();
         let answered = entry
@@ -444,12 +441,12 @@ impl Engine {
                     .agent()
                     .map(|a| a.local_credentials().ufrag.clone())
                     .unwrap_or_default();
-                let registered = if entry.registered {
+                // A new offer on the session (a restart) moves its ufrag in the mux.
+                let registered = if self.mux.contains(id) {
                     self.mux.set_ufrag(id, &ufrag)
                 } else {
                     self.mux.insert(id, &ufrag)
                 };
-                entry.registered = registered.is_ok();
                 if registered.is_err() {
                     self.end(id, true);
                     return;

@@ -344,13 +344,7 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         c.args(&case.floe_extra);
         Proc::spawn(c, &format!("floe {verb}"))
     };
-    let mut node_cmd = ns.command("node");
-    node_cmd
-        .arg(browser_dir().join("run.mjs"))
-        .current_dir(browser_dir())
-        .env("FLOE_PAGE_URL", &page)
-        .env("FLOE_CHROMIUM", chromium())
-        .env("FLOE_TIMEOUT_MS", "20000");
+    let mut node_cmd = run_mjs(ns, &page);
     if !case.mdns {
         node_cmd.env(
             "FLOE_CHROMIUM_ARGS",
@@ -370,12 +364,7 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         (floe_peer("call"), node)
     };
     let node_status = node.finish(Duration::from_secs(60));
-    let result = node
-        .json_lines()
-        .into_iter()
-        .rev()
-        .find(|v| v.get("ok").is_some())
-        .unwrap_or_else(|| panic!("no result from run.mjs\n{}", node.output()));
+    let result = browser_result(&node);
     let floe_status = floe.finish(Duration::from_secs(40));
     let context = || format!("{}\n{}", node.output(), floe.output());
     assert!(
@@ -484,6 +473,26 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         browser_pair: (b_local, b_remote),
         floe_pair: (floe_local, floe_remote),
     }
+}
+
+/// Headless Chromium on `page` through run.mjs, in the namespace.
+fn run_mjs(ns: &Netns, page: &str) -> Command {
+    let mut c = ns.command("node");
+    c.arg(browser_dir().join("run.mjs"))
+        .current_dir(browser_dir())
+        .env("FLOE_PAGE_URL", page)
+        .env("FLOE_CHROMIUM", chromium())
+        .env("FLOE_TIMEOUT_MS", "20000");
+    c
+}
+
+/// run.mjs's last line with the outcome (`ok`, states, the selected pair).
+fn browser_result(node: &Proc) -> Value {
+    node.json_lines()
+        .into_iter()
+        .rev()
+        .find(|v| v.get("ok").is_some())
+        .unwrap_or_else(|| panic!("no result from run.mjs\n{}", node.output()))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -751,21 +760,10 @@ fn browser_calls_floe_serve() {
         .and_then(|(_, p)| p.parse().ok())
         .unwrap();
     let page = format!("http://{IP}:{port}/?room=/serve&role=call");
-    let mut node_cmd = ns.command("node");
-    node_cmd
-        .arg(browser_dir().join("run.mjs"))
-        .current_dir(browser_dir())
-        .env("FLOE_PAGE_URL", &page)
-        .env("FLOE_CHROMIUM", chromium())
-        .env("FLOE_TIMEOUT_MS", "20000");
+    let node_cmd = run_mjs(&ns, &page);
     let mut node = Proc::spawn(node_cmd, "chromium (run.mjs)");
     let status = node.finish(Duration::from_secs(60));
-    let result = node
-        .json_lines()
-        .into_iter()
-        .rev()
-        .find(|v| v.get("ok").is_some())
-        .unwrap_or_else(|| panic!("no result from run.mjs\n{}", node.output()));
+    let result = browser_result(&node);
     let context = || format!("{}\n{}", node.output(), serve.output());
     assert!(
         status.success() && result["ok"] == true,
