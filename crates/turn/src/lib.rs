@@ -8,6 +8,9 @@
 //!   terminated by the driver) with the long-term credential mechanism, keeps the allocation,
 //!   its permissions and channels refreshed, and frames application data as Send indications or
 //!   ChannelData (RFC 8656 §11, §12).
+//! - TCP allocations (RFC 6062) on the client side: [`RelayTransport::Tcp`],
+//!   [`TurnClient::connect`], [`TurnEvent::ConnectionAttempt`], and a [`DataConnection`] per
+//!   peer connection for the ConnectionBind on a second stream.
 //! - [`TurnServer`]: a small TURN server for tests, simulators and demos: UDP relays requested
 //!   from the driver, long-term authentication with a static user table, stale nonces,
 //!   permissions, channels and lifetimes.
@@ -22,7 +25,10 @@ mod scope;
 pub mod server;
 
 pub use channel_data::{ChannelData, ChannelDataError, StreamDecoder, StreamFrame};
-pub use client::{ClientConfig, Received, SendError, TurnClient, TurnError, TurnEvent};
+pub use client::{
+    ClientConfig, DataConnection, DataConnectionEvent, DataConnectionState, Received,
+    RelayTransport, SendError, TurnClient, TurnError, TurnEvent, MAX_PENDING_CONNECTIONS,
+};
 /// CIDR ranges, as [`ServerConfig::allowed_peers`] takes them.
 pub use ipnet::IpNet;
 pub use server::{AllocationId, ServerConfig, ServerEvent, ServerTransmit, TurnServer};

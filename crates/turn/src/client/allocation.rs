@@ -10,7 +10,7 @@ use floe_stun::attributes::{
 use floe_stun::{Class, EncodeError, MessageType, MessageWriter, Method, TransactionId};
 
 use super::auth::Auth;
-use super::{AllocationFamily, ClientConfig};
+use super::{AllocationFamily, ClientConfig, RelayTransport};
 
 /// What a request asks for; kept with its transaction so it can be re-sent after a 401 or 438.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub(crate) enum RequestKind {
     CreatePermission { peers: Vec<IpAddr> },
     /// ChannelBind (RFC 8656 §12.1).
     ChannelBind { channel: u16, peer: SocketAddr },
+    /// Connect to a peer over TCP (RFC 6062 §4.3).
+    Connect { peer: SocketAddr },
 }
 
 /// A request in flight.
@@ -58,6 +60,7 @@ impl Pending {
             RequestKind::Refresh { .. } => "Refresh",
             RequestKind::CreatePermission { .. } => "CreatePermission",
             RequestKind::ChannelBind { .. } => "ChannelBind",
+            RequestKind::Connect { .. } => "Connect",
         }
     }
 
@@ -84,12 +87,30 @@ pub(crate) fn encode_request(
         RequestKind::Refresh { .. } => Method::REFRESH,
         RequestKind::CreatePermission { .. } => Method::CREATE_PERMISSION,
         RequestKind::ChannelBind { .. } => Method::CHANNEL_BIND,
+        RequestKind::Connect { .. } => Method::CONNECT,
     };
     let mut w = MessageWriter::new(&mut buf, MessageType::new(Class::Request, method), tid)?;
     if let Some(software) = &config.software {
         w.add(&Software(software))?;
     }
     match kind {
+        RequestKind::Allocate if config.relay_transport == RelayTransport::Tcp => {
+            // RFC 6062 §4.1: REQUESTED-TRANSPORT TCP, and none of DONT-FRAGMENT,
+            // RESERVATION-TOKEN or EVEN-PORT, which only mean something for UDP relaying.
+            w.add(&RequestedTransport::TCP)?;
+            match config.family {
+                AllocationFamily::Ipv4 => {}
+                AllocationFamily::Ipv6 => {
+                    w.add(&RequestedAddressFamily(AddressFamily::Ipv6))?;
+                }
+                AllocationFamily::DualStack => {
+                    w.add(&AdditionalAddressFamily(AddressFamily::Ipv6))?;
+                }
+            }
+            if let Some(lifetime) = config.lifetime {
+                w.add(&Lifetime(secs(lifetime)))?;
+            }
+        }
         RequestKind::Allocate => {
             // RFC 8656 §7.1: the client MUST include REQUESTED-TRANSPORT; UDP is what §7 relays.
             w.add(&RequestedTransport::UDP)?;
@@ -137,6 +158,8 @@ pub(crate) fn encode_request(
             w.add(&ChannelNumber(*channel))?;
             w.add(&XorPeerAddress(*peer))?;
         }
+        // RFC 6062 §4.3: the peer to open a TCP connection to.
+        RequestKind::Connect { peer } => w.add(&XorPeerAddress(*peer))?,
     }
     auth.sign(&mut w)?;
     let len = w.finish();

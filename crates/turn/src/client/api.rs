@@ -21,6 +21,20 @@ pub enum AllocationFamily {
     DualStack,
 }
 
+/// The transport the server relays to peers: REQUESTED-TRANSPORT of the Allocate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum RelayTransport {
+    /// UDP relaying (RFC 8656): Send/Data indications and channels.
+    #[default]
+    Udp,
+    /// TCP relaying (RFC 6062): one TCP connection to the server per peer connection, opened
+    /// with [`TurnClient::connect`](super::TurnClient::connect) or accepted after a
+    /// [`TurnEvent::ConnectionAttempt`], and bound with
+    /// [`TurnClient::connection_bind`](super::TurnClient::connection_bind). Needs
+    /// [`Transport::Stream`] to the server (RFC 6062 §4.1).
+    Tcp,
+}
+
 /// How the client is set up.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -28,6 +42,10 @@ pub struct ClientConfig {
     pub server: SocketAddr,
     /// UDP or a byte stream (TCP/TLS).
     pub transport: Transport,
+    /// What the allocation relays: UDP (RFC 8656) or TCP (RFC 6062). A TCP allocation sends
+    /// no DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN (RFC 6062 §4.1: they concern UDP
+    /// relaying), whatever the fields below say.
+    pub relay_transport: RelayTransport,
     /// Long-term credential user name.
     pub username: String,
     /// Long-term credential password.
@@ -80,6 +98,7 @@ impl ClientConfig {
         Self {
             server,
             transport: Transport::Udp,
+            relay_transport: RelayTransport::Udp,
             username: username.to_owned(),
             password: password.to_owned(),
             family: AllocationFamily::Ipv4,
@@ -122,6 +141,12 @@ pub enum TurnError {
     PeerAddressFamilyMismatch,
     /// 403 Forbidden (for example a peer address the server refuses).
     Forbidden,
+    /// 446 Connection Already Exists: a Connect to a peer the allocation already has a
+    /// connection (or a Connect in progress) to (RFC 6062 §5.2).
+    ConnectionAlreadyExists,
+    /// 447 Connection Timeout or Failure: the server could not open the TCP connection to the
+    /// peer (RFC 6062 §5.2): refused, unreachable or timed out.
+    ConnectionTimeoutOrFailure,
     /// 300 Try Alternate to a server already tried, past 3 redirects, to an unusable address
     /// (another family, port 0, an internal address when the first server was not), or
     /// without ALTERNATE-SERVER.
@@ -158,6 +183,8 @@ impl TurnError {
             TurnError::AddressFamilyNotSupported => 440,
             TurnError::PeerAddressFamilyMismatch => 443,
             TurnError::Forbidden => 403,
+            TurnError::ConnectionAlreadyExists => 446,
+            TurnError::ConnectionTimeoutOrFailure => 447,
             TurnError::RedirectLoop => 300,
             TurnError::Rejected { code, .. } => *code,
             TurnError::Failed | TurnError::Timeout => return None,
@@ -173,6 +200,8 @@ impl TurnError {
             440 => TurnError::AddressFamilyNotSupported,
             441 => TurnError::WrongCredentials,
             443 => TurnError::PeerAddressFamilyMismatch,
+            446 => TurnError::ConnectionAlreadyExists,
+            447 => TurnError::ConnectionTimeoutOrFailure,
             486 => TurnError::AllocationQuotaReached,
             508 => TurnError::InsufficientCapacity,
             _ => TurnError::Rejected {
@@ -199,6 +228,10 @@ impl fmt::Display for TurnError {
             TurnError::AddressFamilyNotSupported => f.write_str("440 Address Family not Supported"),
             TurnError::PeerAddressFamilyMismatch => f.write_str("443 Peer Address Family Mismatch"),
             TurnError::Forbidden => f.write_str("403 Forbidden"),
+            TurnError::ConnectionAlreadyExists => f.write_str("446 Connection Already Exists"),
+            TurnError::ConnectionTimeoutOrFailure => f.write_str(
+                "447 Connection Timeout or Failure: the server could not reach the peer",
+            ),
             TurnError::RedirectLoop => f.write_str("300 Try Alternate to a server already tried"),
             TurnError::Rejected { code, reason } => write!(f, "{code} {reason}"),
             TurnError::Failed => f.write_str("unusable response"),
@@ -272,6 +305,36 @@ pub enum TurnEvent {
         /// Why.
         error: TurnError,
     },
+    /// A Connect succeeded (RFC 6062 §4.3): the server holds a TCP connection to `peer`.
+    /// Open a new stream to the server and hand it to the
+    /// [`DataConnection`](super::DataConnection) that
+    /// [`TurnClient::connection_bind`](super::TurnClient::connection_bind) returns for
+    /// `connection_id` within 30 s, or the server closes the peer connection.
+    Connected {
+        /// XOR-PEER-ADDRESS of the Connect.
+        peer: SocketAddr,
+        /// CONNECTION-ID of the success response.
+        connection_id: u32,
+    },
+    /// A Connect failed: [`TurnError::ConnectionTimeoutOrFailure`] (447),
+    /// [`TurnError::ConnectionAlreadyExists`] (446), [`TurnError::Forbidden`] (403), or
+    /// [`TurnError::Timeout`] when the server did not answer within Ti.
+    ConnectFailed {
+        /// XOR-PEER-ADDRESS of the Connect.
+        peer: SocketAddr,
+        /// Why.
+        error: TurnError,
+    },
+    /// A ConnectionAttempt indication (RFC 6062 §4.4): `peer` opened a TCP connection to the
+    /// relayed address (the allocation needs a permission for its IP). To accept it, call
+    /// [`TurnClient::connection_bind`](super::TurnClient::connection_bind) within 30 s;
+    /// ignoring it lets the server close the peer's connection after 30 s.
+    ConnectionAttempt {
+        /// XOR-PEER-ADDRESS: the peer's transport address.
+        peer: SocketAddr,
+        /// CONNECTION-ID naming the peer connection.
+        connection_id: u32,
+    },
     /// The allocation failed or was lost: nothing more will happen.
     Failed(TurnError),
     /// The allocation was deleted after [`TurnClient::close`](super::TurnClient::close).
@@ -319,6 +382,17 @@ pub enum SendError {
     BufferTooSmall,
     /// The data does not fit in one message.
     TooLong,
+    /// A TCP allocation (RFC 6062) asked over UDP: it needs a TCP or TLS connection to the
+    /// server (RFC 6062 §4.1).
+    TcpAllocationOverUdp,
+    /// Connect or ConnectionBind on an allocation that relays UDP, not TCP.
+    NotTcpAllocation,
+    /// The allocation already has [`MAX_PENDING_CONNECTIONS`](super::MAX_PENDING_CONNECTIONS)
+    /// Connects in flight and connections waiting for their ConnectionBind.
+    TooManyConnections,
+    /// No connection waits for a ConnectionBind under this CONNECTION-ID: never announced,
+    /// already bound, or expired (30 s after it was announced).
+    UnknownConnection,
 }
 
 impl fmt::Display for SendError {
@@ -330,6 +404,12 @@ impl fmt::Display for SendError {
             SendError::PeerFamilyMismatch => "peer address family matches no relayed address",
             SendError::BufferTooSmall => "output buffer too small",
             SendError::TooLong => "data too long for one TURN message",
+            SendError::TcpAllocationOverUdp => {
+                "a TCP allocation (RFC 6062) needs a TCP or TLS connection to the TURN server, not UDP"
+            }
+            SendError::NotTcpAllocation => "the allocation relays UDP, not TCP",
+            SendError::TooManyConnections => "too many TCP connections pending on the allocation",
+            SendError::UnknownConnection => "no TCP connection pending under that CONNECTION-ID",
         })
     }
 }

@@ -9,7 +9,7 @@ use floe_stun::{
 };
 
 /// What the client knows of its credentials and the server's challenge.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Auth {
     username: String,
     password: String,

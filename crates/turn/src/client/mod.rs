@@ -11,6 +11,12 @@
 //! 4. reads [`TurnClient::poll_event`] for the allocation, permissions, channels and errors;
 //! 5. frames application data with [`TurnClient::send_to`] into its own buffer.
 //!
+//! A TCP allocation (RFC 6062, [`ClientConfig::relay_transport`] set to
+//! [`RelayTransport::Tcp`], over a stream) relays TCP connections instead: the driver asks
+//! for one with [`TurnClient::connect`] or learns of one from
+//! [`TurnEvent::ConnectionAttempt`], opens a new stream to the server for it and drives the
+//! [`DataConnection`] that [`TurnClient::connection_bind`] returns on that stream.
+//!
 //! Over UDP each request's RTO comes from the round trips measured to the server (RFC 8489
 //! §6.2.1, RFC 6298), and at most [`ClientConfig::max_outstanding`] requests are outstanding at
 //! once (RFC 8489 §6.2): the others wait in order. A driver that opens another allocation on the
@@ -31,11 +37,16 @@
 mod allocation;
 mod api;
 mod auth;
+mod data_connection;
 mod permissions;
+mod tcp;
 
 pub use api::{
-    AllocationFamily, ClientConfig, Received, SendError, Transmit, TurnError, TurnEvent,
+    AllocationFamily, ClientConfig, Received, RelayTransport, SendError, Transmit, TurnError,
+    TurnEvent,
 };
+pub use data_connection::{DataConnection, DataConnectionEvent, DataConnectionState};
+pub use tcp::MAX_PENDING_CONNECTIONS;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -43,8 +54,9 @@ use std::time::{Duration, Instant};
 
 use floe_stun::attribute::types;
 use floe_stun::attributes::{
-    AddressErrorCode, AddressFamily, AlternateServer, Data, DontFragment, ErrorCode, Lifetime,
-    ReservationToken, UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AddressErrorCode, AddressFamily, AlternateServer, ConnectionId, Data, DontFragment, ErrorCode,
+    Lifetime, ReservationToken, UnknownAttributes, XorMappedAddress, XorPeerAddress,
+    XorRelayedAddress,
 };
 use floe_stun::redact::Addr;
 use floe_stun::{
@@ -61,6 +73,7 @@ use crate::scope::is_internal;
 use allocation::{encode_request, secs, Allocation, Pending, RequestKind, State};
 use auth::Auth;
 use permissions::Permissions;
+use tcp::TcpConnections;
 
 /// A TURN client for one allocation on one server.
 #[derive(Debug)]
@@ -79,6 +92,8 @@ struct Core {
     transactions: ClientTransactions<Pending>,
     state: State,
     permissions: Permissions,
+    /// RFC 6062: Connects in flight and peer connections waiting for their ConnectionBind.
+    connections: TcpConnections,
     events: VecDeque<TurnEvent>,
     tried_servers: Vec<SocketAddr>,
     /// Transactions that got a response failing its integrity check over UDP (bounded).
@@ -124,6 +139,7 @@ impl TurnClient {
                 transactions,
                 state: State::Idle,
                 permissions: Permissions::default(),
+                connections: TcpConnections::default(),
                 events: VecDeque::new(),
             },
             decoder: StreamDecoder::new(),
@@ -159,6 +175,13 @@ impl TurnClient {
     pub fn allocate(&mut self, now: Instant) -> Result<(), SendError> {
         if !matches!(self.core.state, State::Idle) {
             return Err(SendError::AlreadyStarted);
+        }
+        // RFC 6062 §4.1: a TCP allocation is only asked for over TCP or TLS; a server would
+        // answer 400 over UDP, so say why here instead.
+        if self.core.config.relay_transport == RelayTransport::Tcp
+            && !self.core.config.transport.is_reliable()
+        {
+            return Err(SendError::TcpAllocationOverUdp);
         }
         self.core.state = State::Allocating;
         self.core.request(now, Pending::new(RequestKind::Allocate));
@@ -489,6 +512,9 @@ impl Core {
         };
         match msg.class() {
             Class::Indication if msg.method() == Method::DATA => self.data_indication(&msg),
+            Class::Indication if msg.method() == Method::CONNECTION_ATTEMPT => {
+                self.connection_attempt(now, &msg)
+            }
             Class::SuccessResponse | Class::ErrorResponse => {
                 if self.response(now, &msg) {
                     Received::Handled
@@ -681,6 +707,20 @@ impl Core {
                         .push_back(TurnEvent::ChannelBound { peer, channel });
                 }
             }
+            RequestKind::Connect { peer } => {
+                match msg.get::<ConnectionId>() {
+                    // RFC 6062 §4.3: the success response names the connection.
+                    Ok(Some(ConnectionId(connection_id))) => {
+                        if self.connections.connected(peer, connection_id, now) {
+                            self.events.push_back(TurnEvent::Connected {
+                                peer,
+                                connection_id,
+                            });
+                        }
+                    }
+                    _ => self.fail(pending, TurnError::Failed),
+                }
+            }
         }
     }
 
@@ -788,6 +828,7 @@ impl Core {
                 if !matches!(self.state, State::Closed) {
                     self.state = State::Closed;
                     self.permissions.clear();
+                    self.connections.clear();
                     self.waiting.clear();
                     self.events.push_back(TurnEvent::Failed(error));
                 }
@@ -806,6 +847,11 @@ impl Core {
                 self.events
                     .push_back(TurnEvent::ChannelBindFailed { peer, error });
             }
+            RequestKind::Connect { peer } => {
+                self.connections.connect_failed(peer);
+                self.events
+                    .push_back(TurnEvent::ConnectFailed { peer, error });
+            }
         }
     }
 
@@ -813,6 +859,7 @@ impl Core {
         if !matches!(self.state, State::Closed) {
             self.state = State::Closed;
             self.permissions.clear();
+            self.connections.clear();
             self.waiting.clear();
             self.events.push_back(TurnEvent::Closed);
         }
@@ -852,6 +899,7 @@ impl Core {
             self.fail(event.user, error);
         }
         self.start_waiting(now);
+        self.connections.expire(now);
         let State::Allocated(a) = &mut self.state else {
             return;
         };
@@ -891,9 +939,18 @@ impl Core {
             State::Allocated(_) => self.permissions.next_refresh(),
             _ => None,
         };
-        [self.transactions.poll_timeout(), refresh, perms]
-            .into_iter()
-            .flatten()
-            .min()
+        let connections = match self.state {
+            State::Allocated(_) => self.connections.next_expiry(),
+            _ => None,
+        };
+        [
+            self.transactions.poll_timeout(),
+            refresh,
+            perms,
+            connections,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

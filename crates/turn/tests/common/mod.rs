@@ -411,3 +411,114 @@ pub fn indication(method: Method, peer: Option<SocketAddr>, data: Option<&[u8]>)
     let len = w.finish();
     buf[..len].to_vec()
 }
+
+// ---------------------------------------------------------------------------------------------
+// coturn with TCP relaying, for tests/rfc6062.rs
+
+/// A `turnserver` (coturn) on 127.0.0.1 with the recipe of tests/coturn.rs (alice:secret in
+/// [`REALM`], loopback peers allowed, relays on 127.0.0.1) and TCP relaying left on (no
+/// `--no-tcp-relay`), killed and its log removed on drop.
+pub struct Coturn {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    /// UDP and TCP listening address.
+    pub addr: SocketAddr,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        // Runs on panic too, so no turnserver outlives its test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl Coturn {
+    /// coturn's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A port free on 127.0.0.1 for UDP and TCP.
+fn free_loopback_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Starts coturn with TCP relaying; `None` (after saying so) when `turnserver` is not on the
+/// PATH, and a panic instead when `CI` is set (CI installs coturn), as tests/coturn.rs does.
+pub fn coturn_tcp_relay() -> Option<Coturn> {
+    use std::process::{Command, Stdio};
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(bin) = std::env::split_paths(&path)
+        .map(|d| d.join("turnserver"))
+        .find(|p| p.is_file())
+    else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "turnserver (coturn) not found on PATH, and CI is set: coturn must be installed"
+            );
+        }
+        eprintln!(
+            "SKIPPED: turnserver (coturn) not found on PATH; install coturn to run this case"
+        );
+        return None;
+    };
+    let port = free_loopback_port();
+    // Ten relay ports from a free one (racy, like every free-port probe; fine for a test).
+    let relay = free_loopback_port().min(65_000);
+    let log =
+        std::env::temp_dir().join(format!("floe-coturn-tcp-{}-{port}.log", std::process::id()));
+    let child = Command::new(bin)
+        .args(["-n", "-L", "127.0.0.1", "-E", "127.0.0.1"])
+        .arg(format!("--listening-port={port}"))
+        .args(["-a", "-u", "alice:secret", "-r", REALM])
+        .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
+        .arg("--allow-loopback-peers")
+        .arg(format!("--min-port={relay}"))
+        .arg(format!("--max-port={}", relay + 9))
+        .arg(format!("--log-file={}", log.display()))
+        .args(["--simple-log", "-v"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnserver");
+    let coturn = Coturn {
+        child,
+        log,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    // Ready when a Binding request over UDP is answered and the TCP port accepts.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut req = [0u8; 20];
+    let len = MessageWriter::new(
+        &mut req,
+        MessageType::BINDING_REQUEST,
+        TransactionId::new([9; 12]),
+    )
+    .unwrap()
+    .finish();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let _ = sock.send_to(&req[..len], coturn.addr);
+        let mut rx = [0u8; 512];
+        if sock.recv_from(&mut rx).is_ok() && std::net::TcpStream::connect(coturn.addr).is_ok() {
+            return Some(coturn);
+        }
+    }
+    panic!(
+        "coturn did not answer on {} within 10 s\n{}",
+        coturn.addr,
+        coturn.log()
+    );
+}
