@@ -4,24 +4,25 @@
 //! Without `turnserver` on the PATH the coturn cases are skipped with a message, or fail when
 //! the `CI` environment variable is set (CI installs coturn).
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{AddressFamily, EvenPort};
-use floe_stun::{Class, Message, MessageType, MessageWriter, Method, TransactionId};
+use floe_stun::{Class, Message, Method};
 use floe_turn::client::AllocationFamily;
 use floe_turn::{
     ClientConfig, Received, ServerConfig, ServerEvent, StreamDecoder, StreamFrame, Transport,
     TurnClient, TurnError, TurnEvent, TurnServer,
 };
 
-const REALM: &str = "example.test";
+use common::{CoturnOptions, Setup, REALM};
 
 // ---------------------------------------------------------------------------------------------
 // Servers
@@ -33,138 +34,15 @@ struct Server {
     _guard: Box<dyn Send>,
 }
 
-/// How a case wants the server set up, in both servers' terms.
-#[derive(Clone, Copy, Default)]
-struct Setup {
-    /// Allocation lifetime (max and default), seconds.
-    lifetime: Option<u32>,
-    permission_lifetime: Option<u32>,
-    channel_lifetime: Option<u32>,
-    stale_nonce: Option<u32>,
-}
-
-struct CoturnGuard {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for CoturnGuard {
-    fn drop(&mut self) {
-        // Runs on panic too, so no turnserver outlives its test.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-fn turnserver_path() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("turnserver"))
-        .find(|p| p.is_file())
-}
-
-/// A free port on loopback for both UDP and TCP, IPv4 and IPv6.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        let ok = TcpListener::bind(("127.0.0.1", port)).is_ok()
-            && UdpSocket::bind(("::1", port)).is_ok()
-            && TcpListener::bind(("::1", port)).is_ok();
-        if ok {
-            return port;
-        }
-    }
-}
-
-/// Starts coturn with the verified recipe; `None` (after saying so) when it is not installed.
+/// Starts coturn (IPv4 and IPv6, with `setup`); `None` (after saying so) when it is not
+/// installed, see [`common::coturn`].
 fn coturn(setup: Setup) -> Option<Server> {
-    let Some(bin) = turnserver_path() else {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "turnserver (coturn) not found on PATH, and CI is set: coturn must be installed"
-            );
-        }
-        eprintln!(
-            "SKIPPED: turnserver (coturn) not found on PATH; install coturn to run this case"
-        );
-        return None;
-    };
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let port = free_port();
-    // Disjoint relay port ranges per server, below the ephemeral range.
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 25;
-    let min_port = 20000 + (std::process::id() % 40) as u16 * 250 + slot * 10;
-    let log = std::env::temp_dir().join(format!("floe-coturn-{}-{port}.log", std::process::id()));
-    let mut cmd = Command::new(bin);
-    cmd.args(["-n", "-L", "127.0.0.1", "-L", "::1"])
-        .arg(format!("--listening-port={port}"))
-        .args([
-            "-E",
-            "127.0.0.1",
-            "-E",
-            "::1",
-            "-a",
-            "-u",
-            "alice:secret",
-            "-r",
-            REALM,
-        ])
-        .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
-        .arg("--allow-loopback-peers")
-        .arg(format!("--min-port={min_port}"))
-        .arg(format!("--max-port={}", min_port + 9))
-        .arg(format!("--log-file={}", log.display()))
-        .args(["--simple-log", "-v"]);
-    if let Some(l) = setup.lifetime {
-        cmd.arg(format!("--max-allocate-lifetime={l}"));
-    }
-    if let Some(l) = setup.permission_lifetime {
-        cmd.arg(format!("--permission-lifetime={l}"));
-    }
-    if let Some(l) = setup.channel_lifetime {
-        cmd.arg(format!("--channel-lifetime={l}"));
-    }
-    if let Some(n) = setup.stale_nonce {
-        cmd.arg(format!("--stale-nonce={n}"));
-    }
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let child = cmd.spawn().expect("start turnserver");
-    let guard = CoturnGuard { child, log };
-    let udp = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_ready(udp);
+    let coturn = common::coturn(CoturnOptions { ipv6: true, setup })?;
     Some(Server {
-        udp,
-        tcp: udp,
-        _guard: Box::new(guard),
+        udp: coturn.addr,
+        tcp: coturn.addr,
+        _guard: Box::new(coturn),
     })
-}
-
-/// Waits until a Binding request over UDP is answered.
-fn wait_ready(server: SocketAddr) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let len = MessageWriter::new(
-        &mut buf,
-        MessageType::BINDING_REQUEST,
-        TransactionId::new([9; 12]),
-    )
-    .unwrap()
-    .finish();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let _ = sock.send_to(&buf[..len], server);
-        let mut rx = [0u8; 512];
-        if sock.recv_from(&mut rx).is_ok() {
-            // Give the TCP listener a moment too.
-            std::thread::sleep(Duration::from_millis(100));
-            return;
-        }
-    }
-    panic!("TURN server at {server} did not answer within 10 s");
 }
 
 struct FloeGuard {

@@ -27,7 +27,7 @@ use floe_turn::{
 };
 use proptest::prelude::*;
 
-use common::{addr, coturn_tcp_relay, CLIENT, PEER, REALM, SERVER};
+use common::{addr, CoturnOptions, CLIENT, PEER, REALM, SERVER};
 
 // ---------------------------------------------------------------------------------------------
 // A server written by hand
@@ -754,7 +754,7 @@ fn echo_server() -> SocketAddr {
 
 #[test]
 fn coturn_connect_relays_bytes_to_a_tcp_echo_server() {
-    let Some(coturn) = coturn_tcp_relay() else {
+    let Some(coturn) = common::coturn(CoturnOptions::default()) else {
         return;
     };
     let echo = echo_server();
@@ -783,7 +783,7 @@ fn coturn_connect_relays_bytes_to_a_tcp_echo_server() {
 
 #[test]
 fn coturn_incoming_connection_attempt_is_bound_and_bytes_flow_both_ways() {
-    let Some(coturn) = coturn_tcp_relay() else {
+    let Some(coturn) = common::coturn(CoturnOptions::default()) else {
         return;
     };
     let mut control = Control::allocate(coturn.addr);
@@ -821,7 +821,7 @@ fn coturn_incoming_connection_attempt_is_bound_and_bytes_flow_both_ways() {
 
 #[test]
 fn coturn_connect_to_a_closed_port_is_447() {
-    let Some(coturn) = coturn_tcp_relay() else {
+    let Some(coturn) = common::coturn(CoturnOptions::default()) else {
         return;
     };
     let closed = {

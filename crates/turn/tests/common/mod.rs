@@ -413,15 +413,35 @@ pub fn indication(method: Method, peer: Option<SocketAddr>, data: Option<&[u8]>)
 }
 
 // ---------------------------------------------------------------------------------------------
-// coturn with TCP relaying, for tests/rfc6062.rs
+// coturn (`turnserver`), for tests/coturn.rs and tests/rfc6062.rs
 
-/// A `turnserver` (coturn) on 127.0.0.1 with the recipe of tests/coturn.rs (alice:secret in
-/// [`REALM`], loopback peers allowed, relays on 127.0.0.1) and TCP relaying left on (no
-/// `--no-tcp-relay`), killed and its log removed on drop.
+/// How a case wants a TURN server set up, in both coturn's and floe's terms (seconds); `None`
+/// keeps the server's default.
+#[derive(Clone, Copy, Default)]
+pub struct Setup {
+    /// Allocation lifetime (max and default).
+    pub lifetime: Option<u32>,
+    pub permission_lifetime: Option<u32>,
+    pub channel_lifetime: Option<u32>,
+    /// How long a nonce lasts before the server answers 438.
+    pub stale_nonce: Option<u32>,
+}
+
+/// What varies between the coturn launches of the tests.
+#[derive(Clone, Copy, Default)]
+pub struct CoturnOptions {
+    /// Also listen and relay on ::1 (the listening port must then be free there too).
+    pub ipv6: bool,
+    pub setup: Setup,
+}
+
+/// A `turnserver` (coturn) on 127.0.0.1 (and ::1 with [`CoturnOptions::ipv6`]): alice:secret
+/// in [`REALM`], fingerprints, loopback peers allowed, relays on the listening addresses, TCP
+/// relaying (RFC 6062) left on; killed and its log removed on drop.
 pub struct Coturn {
     child: std::process::Child,
     log: std::path::PathBuf,
-    /// UDP and TCP listening address.
+    /// UDP and TCP listening address on 127.0.0.1.
     pub addr: SocketAddr,
 }
 
@@ -441,21 +461,27 @@ impl Coturn {
     }
 }
 
-/// A port free on 127.0.0.1 for UDP and TCP.
-fn free_loopback_port() -> u16 {
+/// A port free on 127.0.0.1 for UDP and TCP, and on ::1 too when `ipv6`.
+fn free_loopback_port(ipv6: bool) -> u16 {
+    use std::net::{TcpListener, UdpSocket};
     loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let ok = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && (!ipv6
+                || UdpSocket::bind(("::1", port)).is_ok()
+                    && TcpListener::bind(("::1", port)).is_ok());
+        if ok {
             return port;
         }
     }
 }
 
-/// Starts coturn with TCP relaying; `None` (after saying so) when `turnserver` is not on the
-/// PATH, and a panic instead when `CI` is set (CI installs coturn), as tests/coturn.rs does.
-pub fn coturn_tcp_relay() -> Option<Coturn> {
+/// Starts coturn and waits until it answers; `None` (after saying so) when `turnserver` is not
+/// on the PATH, and a panic instead when `CI` is set (CI installs coturn).
+pub fn coturn(options: CoturnOptions) -> Option<Coturn> {
     use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicU16, Ordering};
     let path = std::env::var_os("PATH").unwrap_or_default();
     let Some(bin) = std::env::split_paths(&path)
         .map(|d| d.join("turnserver"))
@@ -471,21 +497,39 @@ pub fn coturn_tcp_relay() -> Option<Coturn> {
         );
         return None;
     };
-    let port = free_loopback_port();
-    // Ten relay ports from a free one (racy, like every free-port probe; fine for a test).
-    let relay = free_loopback_port().min(65_000);
-    let log =
-        std::env::temp_dir().join(format!("floe-coturn-tcp-{}-{port}.log", std::process::id()));
-    let child = Command::new(bin)
-        .args(["-n", "-L", "127.0.0.1", "-E", "127.0.0.1"])
-        .arg(format!("--listening-port={port}"))
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let port = free_loopback_port(options.ipv6);
+    // Ten relay ports per server, disjoint within a test binary and below the ephemeral range.
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 25;
+    let min_port = 20000 + (std::process::id() % 40) as u16 * 250 + slot * 10;
+    let log = std::env::temp_dir().join(format!("floe-coturn-{}-{port}.log", std::process::id()));
+    let mut cmd = Command::new(bin);
+    cmd.args(["-n", "-L", "127.0.0.1", "-E", "127.0.0.1"]);
+    if options.ipv6 {
+        cmd.args(["-L", "::1", "-E", "::1"]);
+    }
+    cmd.arg(format!("--listening-port={port}"))
         .args(["-a", "-u", "alice:secret", "-r", REALM])
         .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
         .arg("--allow-loopback-peers")
-        .arg(format!("--min-port={relay}"))
-        .arg(format!("--max-port={}", relay + 9))
+        .arg(format!("--min-port={min_port}"))
+        .arg(format!("--max-port={}", min_port + 9))
         .arg(format!("--log-file={}", log.display()))
-        .args(["--simple-log", "-v"])
+        .args(["--simple-log", "-v"]);
+    let setup = options.setup;
+    if let Some(l) = setup.lifetime {
+        cmd.arg(format!("--max-allocate-lifetime={l}"));
+    }
+    if let Some(l) = setup.permission_lifetime {
+        cmd.arg(format!("--permission-lifetime={l}"));
+    }
+    if let Some(l) = setup.channel_lifetime {
+        cmd.arg(format!("--channel-lifetime={l}"));
+    }
+    if let Some(n) = setup.stale_nonce {
+        cmd.arg(format!("--stale-nonce={n}"));
+    }
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
