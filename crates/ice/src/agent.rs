@@ -18,6 +18,7 @@ use crate::consent::ConsentFreshness;
 use crate::diagnosis::{CheckSummary, Diagnostics};
 use crate::gathering::Gathering;
 use crate::local::LocalSide;
+use crate::outbox::Outbox;
 use crate::pacer::Pacer;
 use crate::pair::{CandidatePair, PairId, PairState};
 use crate::relay::Relay;
@@ -159,14 +160,6 @@ pub(crate) struct PreviousGeneration {
     pub(crate) consent: ConsentFreshness,
 }
 
-/// A datagram the agent queued (responses), with its buffer kept for reuse.
-#[derive(Debug)]
-pub(crate) struct Outgoing {
-    pub(crate) source: SocketAddr,
-    pub(crate) destination: SocketAddr,
-    pub(crate) payload: Vec<u8>,
-}
-
 /// The sans-IO ICE agent for one data stream with one component.
 ///
 /// Feed it with [`IceAgent::handle_datagram`], [`IceAgent::handle_timeout`] and the signalling
@@ -215,8 +208,8 @@ pub struct IceAgent {
     pub(crate) end_of_candidates_sent: bool,
     pub(crate) closed: bool,
     pub(crate) events: VecDeque<IceEvent>,
-    pub(crate) outbox: VecDeque<Outgoing>,
-    pub(crate) spare: Vec<Vec<u8>>,
+    /// Answers to checks and keepalives, written when sent.
+    pub(crate) outbox: Outbox,
     /// The latest `now` seen, so `poll_timeout` can say "at once" without a clock.
     pub(crate) last_now: Instant,
     /// Every deadline, refreshed at the end of each input.
@@ -322,8 +315,7 @@ impl IceAgent {
             end_of_candidates_sent: false,
             closed: false,
             events: VecDeque::new(),
-            outbox: VecDeque::new(),
-            spare: Vec::new(),
+            outbox: Outbox::default(),
             last_now: now,
             timers: TimerTable::default(),
             config,
@@ -463,18 +455,30 @@ impl IceAgent {
             return Ok(None);
         }
         let now = self.last_now;
-        while let Some(out) = self.outbox.pop_front() {
-            self.note_sent(out.source, out.destination);
-            let t = crate::relay::frame(
-                &mut self.relays,
-                now,
-                out.source,
-                out.destination,
-                &out.payload,
-                buf,
-            );
-            self.recycle(out.payload);
+        while let Some(out) = self.outbox.pop() {
+            let key = match out.generation() {
+                None => None,
+                Some(Generation::Current) => Some(&self.local.key),
+                Some(Generation::Previous) => match &self.previous {
+                    Some(p) => Some(&p.local_key),
+                    None => continue,
+                },
+            };
+            let t = if self.relays.iter().any(|r| r.relayed == Some(out.source)) {
+                let mut payload = [0u8; crate::checks::STUN_BUF];
+                out.write(key, &mut payload).and_then(|len| {
+                    let (source, destination) = (out.source, out.destination);
+                    crate::relay::frame(&mut self.relays, now, source, destination, &payload[..len], buf)
+                })
+            } else {
+                out.write(key, buf).map(|len| Transmit {
+                    source: out.source,
+                    destination: out.destination,
+                    len,
+                })
+            };
             if t.is_some() {
+                self.note_sent(out.source, out.destination);
                 return Ok(t);
             }
         }
@@ -496,18 +500,6 @@ impl IceAgent {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
-    }
-
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
-        let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf
-    }
-
-    fn recycle(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < 8 {
-            self.spare.push(buf);
-        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -534,5 +526,32 @@ impl IceAgent {
         let mut id = [0u8; 12];
         self.rng.fill_bytes(&mut id);
         TransactionId::new(id)
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    use super::*;
+    #[test]
+    fn size_probe() {
+        use std::mem::size_of;
+        eprintln!("IceAgent {}", size_of::<IceAgent>());
+        eprintln!("AgentConfig {}", size_of::<AgentConfig>());
+        eprintln!("StdRng {}", size_of::<StdRng>());
+        eprintln!("Pacer {}", size_of::<Pacer>());
+        eprintln!("RttEstimator {}", size_of::<RttEstimator>());
+        eprintln!("LocalSide {}", size_of::<LocalSide>());
+        eprintln!("RemoteSide {}", size_of::<RemoteSide>());
+        eprintln!("CheckList {}", size_of::<CheckList>());
+        eprintln!("ClientTransactions {}", size_of::<ClientTransactions<Purpose>>());
+        eprintln!("Gathering {}", size_of::<Gathering>());
+        eprintln!("Diagnostics {}", size_of::<Diagnostics>());
+        eprintln!("ConsentFreshness {}", size_of::<ConsentFreshness>());
+        eprintln!("PreviousGeneration {}", size_of::<PreviousGeneration>());
+        eprintln!("Option<IceFailure> {}", size_of::<Option<IceFailure>>());
+        eprintln!("TimerTable {}", size_of::<TimerTable>());
+        eprintln!("CandidatePair {}", size_of::<CandidatePair>());
+        eprintln!("Candidate {}", size_of::<Candidate>());
+        eprintln!("IceEvent {}", size_of::<IceEvent>());
+        eprintln!("IntegrityKey {}", size_of::<IntegrityKey>());
     }
 }

@@ -29,6 +29,7 @@ impl IceAgent {
             }),
             _ => None,
         };
+        self.outbox.on_restart(current.is_some());
         if current.is_some() {
             // Every check, query and consent request of the old generation is forgotten; the
             // next consent request on the kept path goes out on its schedule.
