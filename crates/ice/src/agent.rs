@@ -5,6 +5,7 @@
 use core::fmt;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_stun::{ClientTransactions, IntegrityKey, RttEstimator, TransactionConfig, TransactionId};
@@ -166,13 +167,15 @@ pub(crate) struct PreviousGeneration {
 /// calls; drain [`IceAgent::poll_transmit`] and [`IceAgent::poll_event`] after each; wake it at
 /// [`IceAgent::poll_timeout`].
 pub struct IceAgent {
-    pub(crate) config: AgentConfig,
-    pub(crate) rng: StdRng,
-    /// Paces new checks (RFC 8445 §14.2); may be shared with other agents.
-    pub(crate) pacer: Pacer,
+    /// Shared by every agent built from the same `Arc` (a server's sessions).
+    pub(crate) config: Arc<AgentConfig>,
+    pub(crate) rng: Randomness,
+    /// Paces new checks (RFC 8445 §14.2); may be shared with other agents. Created at the
+    /// first check unless given.
+    pub(crate) pacer: Option<Pacer>,
     /// Paces server queries on their own, so gathering never holds back a check (a
     /// departure from RFC 8445 §14.1, see DEVIATIONS.md).
-    pub(crate) gather_pacer: Pacer,
+    pub(crate) gather_pacer: Option<Pacer>,
     /// Round trips of checks answered on their first transmission, towards any peer address.
     pub(crate) peer_rtt: RttEstimator,
     /// Round trips of server-reflexive queries, before any check has been answered.
@@ -189,14 +192,14 @@ pub struct IceAgent {
     /// TURN allocations, one per (base, server).
     pub(crate) relays: Vec<Relay>,
     /// Application data relayed over TURN streams, for [`IceAgent::poll_stream_data`].
-    pub(crate) stream_data: std::collections::VecDeque<Vec<u8>>,
+    pub(crate) stream_data: Option<Box<VecDeque<Vec<u8>>>>,
     pub(crate) selected: Option<PairId>,
     /// The generation before an ICE restart, until a new pair is selected.
-    pub(crate) previous: Option<PreviousGeneration>,
+    pub(crate) previous: Option<Box<PreviousGeneration>>,
     /// Consent on the selected pair.
     pub(crate) consent: Option<ConsentFreshness>,
     /// Why the agent failed; `failed` is sticky until a restart (webrtc-pc §5.6.4).
-    pub(crate) failure: Option<IceFailure>,
+    pub(crate) failure: Option<Box<IceFailure>>,
     /// What no pair remembers, for [`IceAgent::check_summary`].
     pub(crate) diagnostics: Diagnostics,
     /// A pair was selected in this generation and is gone (its TURN stream closed).
@@ -249,13 +252,87 @@ impl IceAgent {
     /// A new agent. All randomness (credentials, tie-breaker, transaction ids, consent jitter)
     /// comes from a CSPRNG (ChaCha12) keyed with `seed`: fill it from the OS (`getrandom`).
     /// The same seed gives the same run, for tests.
-    pub fn new(config: AgentConfig, now: Instant, seed: [u8; 32]) -> Self {
-        let pacer = Pacer::new(config.ta);
-        Self::with_pacer(config, now, seed, pacer)
+    ///
+    /// `config` may be an [`AgentConfig`] or an `Arc` of one: agents built from one `Arc` share
+    /// it instead of holding a copy each.
+    pub fn new(config: impl Into<Arc<AgentConfig>>, now: Instant, seed: [u8; 32]) -> Self {
+        Self::build(config.into(), now, seed, None)
     }
 
     /// A new agent that shares `pacer` with other agents of the process (RFC 8445 §14.2).
-    pub fn with_pacer(mut config: AgentConfig, now: Instant, seed: [u8; 32], pacer: Pacer) -> Self {
+    pub fn with_pacer(
+        config: impl Into<Arc<AgentConfig>>,
+        now: Instant,
+        seed: [u8; 32],
+        pacer: Pacer,
+    ) -> Self {
+        Self::build(config.into(), now, seed, Some(pacer))
+    }
+
+    /// An agent of its own pacer (created when it first checks: a lite agent never does) or of
+    /// a shared one.
+    fn build(
+        mut config: Arc<AgentConfig>,
+        now: Instant,
+        seed: [u8; 32],
+        pacer: Option<Pacer>,
+    ) -> Self {
+        let clamped = clamped(&config);
+        if clamped != *config {
+            config = Arc::new(clamped);
+        }
+        let mut rng = Randomness::new(seed);
+        let local = rng.draw(|rng| Credentials {
+            ufrag: random_ice_string(rng, 8),
+            pwd: random_ice_string(rng, 24),
+        });
+        let tie_breaker = rng.draw(|rng| rng.next_u64());
+        let transactions = ClientTransactions::new(TransactionConfig {
+            initial_rto: config.check_rto,
+            max_transmissions: config.check_transmissions,
+            max_outstanding: config.max_pairs * 2 + 64,
+            ..TransactionConfig::default()
+        });
+        Self {
+            controlling: config.controlling && !config.lite,
+            tie_breaker,
+            rng,
+            gather_pacer: None,
+            pacer,
+            peer_rtt: RttEstimator::new(),
+            server_rtt: RttEstimator::new(),
+            local: LocalSide::new(local),
+            remote: RemoteSide::default(),
+            checklist: CheckList::default(),
+            transactions,
+            gathering: Gathering::default(),
+            relays: Vec::new(),
+            stream_data: None,
+            selected: None,
+            previous: None,
+            consent: None,
+            failure: None,
+            diagnostics: Diagnostics::default(),
+            lost_selection: false,
+            pac_deadline: None,
+            first_valid_at: None,
+            gathering_state: IceGatheringState::New,
+            connection_state: IceConnectionState::New,
+            end_of_candidates_sent: false,
+            closed: false,
+            events: VecDeque::new(),
+            outbox: Outbox::default(),
+            last_now: now,
+            timers: TimerTable::default(),
+            config,
+        }
+    }
+}
+
+/// The configuration with its durations brought into the ranges the agent works with.
+fn clamped(config: &AgentConfig) -> AgentConfig {
+    let mut config = config.clone();
+    {
         // Zero intervals would make the agent spin at one instant; RFC 8445 §14.2 puts Ta at
         // 5 ms or more.
         for d in [
@@ -276,52 +353,11 @@ impl IceAgent {
         config.min_check_rto = config.min_check_rto.clamp(MIN_TA, config.check_rto);
         config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
         config.keepalive_interval = config.keepalive_interval.max(MIN_KEEPALIVE_INTERVAL);
-        let mut rng = StdRng::from_seed(seed);
-        let local = Credentials {
-            ufrag: random_ice_string(&mut rng, 8),
-            pwd: random_ice_string(&mut rng, 24),
-        };
-        let transactions = ClientTransactions::new(TransactionConfig {
-            initial_rto: config.check_rto,
-            max_transmissions: config.check_transmissions,
-            max_outstanding: config.max_pairs * 2 + 64,
-            ..TransactionConfig::default()
-        });
-        Self {
-            controlling: config.controlling && !config.lite,
-            tie_breaker: rng.next_u64(),
-            rng,
-            gather_pacer: Pacer::new(config.ta),
-            pacer,
-            peer_rtt: RttEstimator::new(),
-            server_rtt: RttEstimator::new(),
-            local: LocalSide::new(local),
-            remote: RemoteSide::default(),
-            checklist: CheckList::default(),
-            transactions,
-            gathering: Gathering::default(),
-            relays: Vec::new(),
-            stream_data: std::collections::VecDeque::new(),
-            selected: None,
-            previous: None,
-            consent: None,
-            failure: None,
-            diagnostics: Diagnostics::default(),
-            lost_selection: false,
-            pac_deadline: None,
-            first_valid_at: None,
-            gathering_state: IceGatheringState::New,
-            connection_state: IceConnectionState::New,
-            end_of_candidates_sent: false,
-            closed: false,
-            events: VecDeque::new(),
-            outbox: Outbox::default(),
-            last_now: now,
-            timers: TimerTable::default(),
-            config,
-        }
     }
+    config
+}
 
+impl IceAgent {
     // -----------------------------------------------------------------------------------------
     // Inspection
 
@@ -407,7 +443,7 @@ impl IceAgent {
 
     /// Why the agent is `failed`, if it is.
     pub fn failure(&self) -> Option<IceFailure> {
-        self.failure
+        self.failure.as_deref().copied()
     }
 
     /// `iceGatheringState`.
@@ -468,7 +504,14 @@ impl IceAgent {
                 let mut payload = [0u8; crate::checks::STUN_BUF];
                 out.write(key, &mut payload).and_then(|len| {
                     let (source, destination) = (out.source, out.destination);
-                    crate::relay::frame(&mut self.relays, now, source, destination, &payload[..len], buf)
+                    crate::relay::frame(
+                        &mut self.relays,
+                        now,
+                        source,
+                        destination,
+                        &payload[..len],
+                        buf,
+                    )
                 })
             } else {
                 out.write(key, buf).map(|len| Transmit {
@@ -507,51 +550,44 @@ impl IceAgent {
 
     /// Random unit sample for jitter.
     pub(crate) fn unit_sample(&mut self) -> f64 {
-        self.rng.random::<f64>()
+        self.rng.draw(|rng| rng.random::<f64>())
     }
 
     /// 32 bytes from the agent's CSPRNG to seed a TURN client with.
     pub(crate) fn seed_bytes(&mut self) -> [u8; 32] {
         let mut seed = [0u8; 32];
-        self.rng.fill_bytes(&mut seed);
+        self.rng.draw(|rng| rng.fill_bytes(&mut seed));
         seed
     }
 
     /// A fresh tie-breaker (RFC 8445 §7.2.5.1 after a role conflict).
     pub(crate) fn new_tie_breaker(&mut self) -> u64 {
-        self.rng.next_u64()
+        self.rng.draw(|rng| rng.next_u64())
     }
 
     pub(crate) fn new_transaction_id(&mut self) -> TransactionId {
         let mut id = [0u8; 12];
-        self.rng.fill_bytes(&mut id);
+        self.rng.draw(|rng| rng.fill_bytes(&mut id));
         TransactionId::new(id)
     }
 }
-#[cfg(test)]
-mod size_probe {
-    use super::*;
-    #[test]
-    fn size_probe() {
-        use std::mem::size_of;
-        eprintln!("IceAgent {}", size_of::<IceAgent>());
-        eprintln!("AgentConfig {}", size_of::<AgentConfig>());
-        eprintln!("StdRng {}", size_of::<StdRng>());
-        eprintln!("Pacer {}", size_of::<Pacer>());
-        eprintln!("RttEstimator {}", size_of::<RttEstimator>());
-        eprintln!("LocalSide {}", size_of::<LocalSide>());
-        eprintln!("RemoteSide {}", size_of::<RemoteSide>());
-        eprintln!("CheckList {}", size_of::<CheckList>());
-        eprintln!("ClientTransactions {}", size_of::<ClientTransactions<Purpose>>());
-        eprintln!("Gathering {}", size_of::<Gathering>());
-        eprintln!("Diagnostics {}", size_of::<Diagnostics>());
-        eprintln!("ConsentFreshness {}", size_of::<ConsentFreshness>());
-        eprintln!("PreviousGeneration {}", size_of::<PreviousGeneration>());
-        eprintln!("Option<IceFailure> {}", size_of::<Option<IceFailure>>());
-        eprintln!("TimerTable {}", size_of::<TimerTable>());
-        eprintln!("CandidatePair {}", size_of::<CandidatePair>());
-        eprintln!("Candidate {}", size_of::<Candidate>());
-        eprintln!("IceEvent {}", size_of::<IceEvent>());
-        eprintln!("IntegrityKey {}", size_of::<IntegrityKey>());
+/// The agent's randomness (credentials, tie-breakers, transaction ids, jitter): a 32-byte key
+/// from which each draw builds a ChaCha12 generator (rand's `StdRng`), takes the next key
+/// first and then what it needs, and drops the generator ("fast key erasure"). An agent holds
+/// 32 bytes instead of the generator's 320, and a key once replaced cannot be recovered from
+/// what the agent holds.
+pub(crate) struct Randomness {
+    key: [u8; 32],
+}
+
+impl Randomness {
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
+        Self { key: seed }
+    }
+
+    pub(crate) fn draw<T>(&mut self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        let mut rng = StdRng::from_seed(self.key);
+        rng.fill_bytes(&mut self.key);
+        f(&mut rng)
     }
 }

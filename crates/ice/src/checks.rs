@@ -10,15 +10,15 @@ use floe_stun::attributes::{
 };
 use floe_stun::redact::Addr;
 use floe_stun::{
-    is_stun, types, Attribute, AttributeError, RawAttribute, Class, IntegrityKey, Message, MessageType, MessageWriter, Method, TransactionId,
-    TransactionOutcome,
+    is_stun, types, Attribute, AttributeError, Class, IntegrityKey, Message, MessageType,
+    MessageWriter, Method, RawAttribute, TransactionId, TransactionOutcome,
 };
 use tracing::{debug, info, trace};
 
 use crate::agent::{Generation, IceAgent, Purpose};
-use crate::outbox::{Answer, Outgoing, Reply, MAX_UNKNOWN};
 use crate::candidate::{candidate_priority, push_small, Candidate, CandidateKind, COMPONENT_RTP};
 use crate::diagnosis::{millis, PairFailure};
+use crate::outbox::{Answer, Outgoing, Reply, MAX_UNKNOWN};
 use crate::pair::{PairId, PairState};
 use crate::remote::EarlyCheck;
 use crate::state::Verdict;
@@ -88,7 +88,9 @@ impl<'a> CheckAttributes<'a> {
             }
         }
         if unknowns > 0 {
-            attrs.unknown = Some(Answer::unknown_attributes(unknown[..unknowns].iter().copied()));
+            attrs.unknown = Some(Answer::unknown_attributes(
+                unknown[..unknowns].iter().copied(),
+            ));
         }
         attrs
     }
@@ -218,7 +220,7 @@ impl IceAgent {
         Some(Signer {
             remote_ufrag: &remote.ufrag,
             local_ufrag: &local.ufrag,
-            key: &remote.key,
+            key: remote.key.as_deref()?,
         })
     }
 
@@ -679,11 +681,15 @@ impl IceAgent {
             | Purpose::Consent {
                 generation: Generation::Current,
                 ..
-            } => self.remote.credentials.as_ref().map(|r| &r.key),
+            } => self
+                .remote
+                .credentials
+                .as_ref()
+                .and_then(|r| r.key.as_deref()),
             Purpose::Consent {
                 generation: Generation::Previous,
                 ..
-            } => self.previous.as_ref().map(|p| &p.remote.key),
+            } => self.previous.as_ref().and_then(|p| p.remote.key.as_deref()),
             Purpose::Gather { .. } => None,
         };
         if !matches!(purpose, Purpose::Gather { .. })

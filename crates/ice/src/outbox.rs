@@ -1,7 +1,7 @@
 //! What the agent answers with: responses to checks (RFC 8445 §7.3) and keepalives (§11).
 //!
 //! They are queued as what to say, not as bytes, and written straight into the caller's buffer
-//! by [`IceAgent::poll_transmit`]: an agent that answers a check holds no buffer for it, and the
+//! by `IceAgent::poll_transmit`: an agent that answers a check holds no buffer for it, and the
 //! answer is encoded once, where it is sent from.
 
 use core::net::SocketAddr;
@@ -23,10 +23,7 @@ pub(crate) enum Answer {
     /// An error code and its reason phrase.
     Error(u16, &'static str),
     /// 420 with the unknown comprehension-required attributes (RFC 8489 §6.3.1.1).
-    UnknownAttributes {
-        types: [u16; MAX_UNKNOWN],
-        len: u8,
-    },
+    UnknownAttributes { types: [u16; MAX_UNKNOWN], len: u8 },
 }
 
 impl Answer {
@@ -111,61 +108,53 @@ impl Outgoing {
     }
 }
 
-/// The queue: one reply in place (a check answered at a time is the common case, and needs no
-/// allocation), more behind it; the overflow's memory goes once it is drained.
+/// Most replies queued: answers beyond it are dropped (the peer retransmits its check), so a
+/// caller that does not drain `IceAgent::poll_transmit` cannot grow the agent.
+const MAX_QUEUED: usize = 64;
+
+/// The queue. Its memory goes once it is drained: an agent answers a check at a time, and an
+/// idle one (most of a server's) holds nothing for replies.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    first: Option<Outgoing>,
-    rest: VecDeque<Outgoing>,
+    queue: VecDeque<Outgoing>,
 }
 
 impl Outbox {
     pub(crate) fn push(&mut self, out: Outgoing) {
-        if self.first.is_none() && self.rest.is_empty() {
-            self.first = Some(out);
-        } else {
-            self.rest.push_back(out);
+        if self.queue.len() < MAX_QUEUED {
+            if self.queue.capacity() == 0 {
+                self.queue.reserve_exact(1);
+            }
+            self.queue.push_back(out);
         }
     }
 
     pub(crate) fn pop(&mut self) -> Option<Outgoing> {
-        if let Some(out) = self.first.take() {
-            return Some(out);
-        }
-        let out = self.rest.pop_front();
-        if out.is_none() && self.rest.capacity() > 0 {
-            self.rest = VecDeque::new();
+        let out = self.queue.pop_front();
+        if out.is_none() && self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
         }
         out
     }
 
     pub(crate) fn clear(&mut self) {
-        self.first = None;
-        self.rest = VecDeque::new();
+        self.queue = VecDeque::new();
     }
 
     /// ICE restart: answers for the generation that just ended are signed with its password
-    /// when it is kept as the previous one (`kept`), and dropped otherwise.
+    /// when it is kept as the previous one (`kept`), and dropped otherwise; answers for the
+    /// generation before that are gone with it.
     pub(crate) fn on_restart(&mut self, kept: bool) {
-        let mut queued: Vec<Outgoing> = self.first.take().into_iter().collect();
-        queued.extend(self.rest.drain(..));
-        for mut out in queued {
-            match &mut out.reply {
-                Reply::Answer { generation, .. } if *generation == Generation::Current => {
-                    if !kept {
-                        continue;
-                    }
+        self.queue.retain_mut(|out| match &mut out.reply {
+            Reply::Answer { generation, .. } => match (*generation, kept) {
+                (Generation::Current, true) => {
                     *generation = Generation::Previous;
+                    true
                 }
-                Reply::Answer { .. } => {
-                    if kept {
-                        // The generation before the previous one is gone.
-                        continue;
-                    }
-                }
-                Reply::Keepalive { .. } => {}
-            }
-            self.push(out);
-        }
+                (Generation::Current, false) => false,
+                (Generation::Previous, kept) => !kept,
+            },
+            Reply::Keepalive { .. } => true,
+        });
     }
 }
