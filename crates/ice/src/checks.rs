@@ -78,11 +78,12 @@ impl<'a> CheckAttributes<'a> {
                 types::ICE_CONTROLLING => first(&mut attrs.controlling, &raw, &tid),
                 types::ICE_CONTROLLED => first(&mut attrs.controlled, &raw, &tid),
                 types::USE_CANDIDATE => attrs.use_candidate = true,
-                t if types::is_comprehension_required(t) && !types::is_known(t) => {
-                    if unknowns < MAX_UNKNOWN {
-                        unknown[unknowns] = t;
-                        unknowns += 1;
-                    }
+                t if types::is_comprehension_required(t)
+                    && !types::is_known(t)
+                    && unknowns < MAX_UNKNOWN =>
+                {
+                    unknown[unknowns] = t;
+                    unknowns += 1;
                 }
                 _ => {}
             }
