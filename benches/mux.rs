@@ -31,6 +31,7 @@ use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::mem::size_of;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -81,16 +82,23 @@ fn tid_of(i: usize) -> [u8; 12] {
     (i as u128).to_be_bytes()[4..].try_into().unwrap()
 }
 
+/// The configuration a server's agents share (one `Arc`, as `IceAgent::new` takes it).
+fn config(lite: bool) -> Arc<AgentConfig> {
+    static CONFIGS: OnceLock<[Arc<AgentConfig>; 2]> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| {
+        [false, true].map(|lite| {
+            Arc::new(AgentConfig {
+                lite,
+                ..AgentConfig::default()
+            })
+        })
+    });
+    configs[usize::from(lite)].clone()
+}
+
 /// An agent on the shared socket with its peer's credentials and host candidate.
 fn agent(now: Instant, n: u64, lite: bool, remote: SocketAddr) -> IceAgent {
-    let mut agent = IceAgent::new(
-        AgentConfig {
-            lite,
-            ..AgentConfig::default()
-        },
-        now,
-        seed(n),
-    );
+    let mut agent = IceAgent::new(config(lite), now, seed(n));
     agent.add_local_socket(now, shared());
     agent.start_gathering(now);
     agent.set_remote_credentials(now, PEER_UFRAG, PEER_PWD);

@@ -5,6 +5,7 @@
 use core::fmt;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_stun::{ClientTransactions, IntegrityKey, RttEstimator, TransactionConfig, TransactionId};
@@ -18,6 +19,7 @@ use crate::consent::ConsentFreshness;
 use crate::diagnosis::{CheckSummary, Diagnostics};
 use crate::gathering::Gathering;
 use crate::local::LocalSide;
+use crate::outbox::Outbox;
 use crate::pacer::Pacer;
 use crate::pair::{CandidatePair, PairId, PairState};
 use crate::relay::Relay;
@@ -159,27 +161,21 @@ pub(crate) struct PreviousGeneration {
     pub(crate) consent: ConsentFreshness,
 }
 
-/// A datagram the agent queued (responses), with its buffer kept for reuse.
-#[derive(Debug)]
-pub(crate) struct Outgoing {
-    pub(crate) source: SocketAddr,
-    pub(crate) destination: SocketAddr,
-    pub(crate) payload: Vec<u8>,
-}
-
 /// The sans-IO ICE agent for one data stream with one component.
 ///
 /// Feed it with [`IceAgent::handle_datagram`], [`IceAgent::handle_timeout`] and the signalling
 /// calls; drain [`IceAgent::poll_transmit`] and [`IceAgent::poll_event`] after each; wake it at
 /// [`IceAgent::poll_timeout`].
 pub struct IceAgent {
-    pub(crate) config: AgentConfig,
-    pub(crate) rng: StdRng,
-    /// Paces new checks (RFC 8445 §14.2); may be shared with other agents.
-    pub(crate) pacer: Pacer,
+    /// Shared by every agent built from the same `Arc` (a server's sessions).
+    pub(crate) config: Arc<AgentConfig>,
+    pub(crate) rng: Randomness,
+    /// Paces new checks (RFC 8445 §14.2); may be shared with other agents. Created at the
+    /// first check unless given.
+    pub(crate) pacer: Option<Pacer>,
     /// Paces server queries on their own, so gathering never holds back a check (a
     /// departure from RFC 8445 §14.1, see DEVIATIONS.md).
-    pub(crate) gather_pacer: Pacer,
+    pub(crate) gather_pacer: Option<Pacer>,
     /// Round trips of checks answered on their first transmission, towards any peer address.
     pub(crate) peer_rtt: RttEstimator,
     /// Round trips of server-reflexive queries, before any check has been answered.
@@ -196,14 +192,16 @@ pub struct IceAgent {
     /// TURN allocations, one per (base, server).
     pub(crate) relays: Vec<Relay>,
     /// Application data relayed over TURN streams, for [`IceAgent::poll_stream_data`].
-    pub(crate) stream_data: std::collections::VecDeque<Vec<u8>>,
+    /// Boxed: 8 bytes in the many agents that never relay over a stream, instead of 32.
+    #[allow(clippy::box_collection)]
+    pub(crate) stream_data: Option<Box<VecDeque<Vec<u8>>>>,
     pub(crate) selected: Option<PairId>,
     /// The generation before an ICE restart, until a new pair is selected.
-    pub(crate) previous: Option<PreviousGeneration>,
+    pub(crate) previous: Option<Box<PreviousGeneration>>,
     /// Consent on the selected pair.
     pub(crate) consent: Option<ConsentFreshness>,
     /// Why the agent failed; `failed` is sticky until a restart (webrtc-pc §5.6.4).
-    pub(crate) failure: Option<IceFailure>,
+    pub(crate) failure: Option<Box<IceFailure>>,
     /// What no pair remembers, for [`IceAgent::check_summary`].
     pub(crate) diagnostics: Diagnostics,
     /// A pair was selected in this generation and is gone (its TURN stream closed).
@@ -215,8 +213,8 @@ pub struct IceAgent {
     pub(crate) end_of_candidates_sent: bool,
     pub(crate) closed: bool,
     pub(crate) events: VecDeque<IceEvent>,
-    pub(crate) outbox: VecDeque<Outgoing>,
-    pub(crate) spare: Vec<Vec<u8>>,
+    /// Answers to checks and keepalives, written when sent.
+    pub(crate) outbox: Outbox,
     /// The latest `now` seen, so `poll_timeout` can say "at once" without a clock.
     pub(crate) last_now: Instant,
     /// Every deadline, refreshed at the end of each input.
@@ -256,13 +254,87 @@ impl IceAgent {
     /// A new agent. All randomness (credentials, tie-breaker, transaction ids, consent jitter)
     /// comes from a CSPRNG (ChaCha12) keyed with `seed`: fill it from the OS (`getrandom`).
     /// The same seed gives the same run, for tests.
-    pub fn new(config: AgentConfig, now: Instant, seed: [u8; 32]) -> Self {
-        let pacer = Pacer::new(config.ta);
-        Self::with_pacer(config, now, seed, pacer)
+    ///
+    /// `config` may be an [`AgentConfig`] or an `Arc` of one: agents built from one `Arc` share
+    /// it instead of holding a copy each.
+    pub fn new(config: impl Into<Arc<AgentConfig>>, now: Instant, seed: [u8; 32]) -> Self {
+        Self::build(config.into(), now, seed, None)
     }
 
     /// A new agent that shares `pacer` with other agents of the process (RFC 8445 §14.2).
-    pub fn with_pacer(mut config: AgentConfig, now: Instant, seed: [u8; 32], pacer: Pacer) -> Self {
+    pub fn with_pacer(
+        config: impl Into<Arc<AgentConfig>>,
+        now: Instant,
+        seed: [u8; 32],
+        pacer: Pacer,
+    ) -> Self {
+        Self::build(config.into(), now, seed, Some(pacer))
+    }
+
+    /// An agent of its own pacer (created when it first checks: a lite agent never does) or of
+    /// a shared one.
+    fn build(
+        mut config: Arc<AgentConfig>,
+        now: Instant,
+        seed: [u8; 32],
+        pacer: Option<Pacer>,
+    ) -> Self {
+        let clamped = clamped(&config);
+        if clamped != *config {
+            config = Arc::new(clamped);
+        }
+        let mut rng = Randomness::new(seed);
+        let local = rng.draw(|rng| Credentials {
+            ufrag: random_ice_string(rng, 8),
+            pwd: random_ice_string(rng, 24),
+        });
+        let tie_breaker = rng.draw(|rng| rng.next_u64());
+        let transactions = ClientTransactions::new(TransactionConfig {
+            initial_rto: config.check_rto,
+            max_transmissions: config.check_transmissions,
+            max_outstanding: config.max_pairs * 2 + 64,
+            ..TransactionConfig::default()
+        });
+        Self {
+            controlling: config.controlling && !config.lite,
+            tie_breaker,
+            rng,
+            gather_pacer: None,
+            pacer,
+            peer_rtt: RttEstimator::new(),
+            server_rtt: RttEstimator::new(),
+            local: LocalSide::new(local),
+            remote: RemoteSide::default(),
+            checklist: CheckList::default(),
+            transactions,
+            gathering: Gathering::default(),
+            relays: Vec::new(),
+            stream_data: None,
+            selected: None,
+            previous: None,
+            consent: None,
+            failure: None,
+            diagnostics: Diagnostics::default(),
+            lost_selection: false,
+            pac_deadline: None,
+            first_valid_at: None,
+            gathering_state: IceGatheringState::New,
+            connection_state: IceConnectionState::New,
+            end_of_candidates_sent: false,
+            closed: false,
+            events: VecDeque::new(),
+            outbox: Outbox::default(),
+            last_now: now,
+            timers: TimerTable::default(),
+            config,
+        }
+    }
+}
+
+/// The configuration with its durations brought into the ranges the agent works with.
+fn clamped(config: &AgentConfig) -> AgentConfig {
+    let mut config = config.clone();
+    {
         // Zero intervals would make the agent spin at one instant; RFC 8445 §14.2 puts Ta at
         // 5 ms or more.
         for d in [
@@ -283,53 +355,11 @@ impl IceAgent {
         config.min_check_rto = config.min_check_rto.clamp(MIN_TA, config.check_rto);
         config.consent_interval = config.consent_interval.max(MIN_CONSENT_INTERVAL);
         config.keepalive_interval = config.keepalive_interval.max(MIN_KEEPALIVE_INTERVAL);
-        let mut rng = StdRng::from_seed(seed);
-        let local = Credentials {
-            ufrag: random_ice_string(&mut rng, 8),
-            pwd: random_ice_string(&mut rng, 24),
-        };
-        let transactions = ClientTransactions::new(TransactionConfig {
-            initial_rto: config.check_rto,
-            max_transmissions: config.check_transmissions,
-            max_outstanding: config.max_pairs * 2 + 64,
-            ..TransactionConfig::default()
-        });
-        Self {
-            controlling: config.controlling && !config.lite,
-            tie_breaker: rng.next_u64(),
-            rng,
-            gather_pacer: Pacer::new(config.ta),
-            pacer,
-            peer_rtt: RttEstimator::new(),
-            server_rtt: RttEstimator::new(),
-            local: LocalSide::new(local),
-            remote: RemoteSide::default(),
-            checklist: CheckList::default(),
-            transactions,
-            gathering: Gathering::default(),
-            relays: Vec::new(),
-            stream_data: std::collections::VecDeque::new(),
-            selected: None,
-            previous: None,
-            consent: None,
-            failure: None,
-            diagnostics: Diagnostics::default(),
-            lost_selection: false,
-            pac_deadline: None,
-            first_valid_at: None,
-            gathering_state: IceGatheringState::New,
-            connection_state: IceConnectionState::New,
-            end_of_candidates_sent: false,
-            closed: false,
-            events: VecDeque::new(),
-            outbox: VecDeque::new(),
-            spare: Vec::new(),
-            last_now: now,
-            timers: TimerTable::default(),
-            config,
-        }
     }
+    config
+}
 
+impl IceAgent {
     // -----------------------------------------------------------------------------------------
     // Inspection
 
@@ -415,7 +445,7 @@ impl IceAgent {
 
     /// Why the agent is `failed`, if it is.
     pub fn failure(&self) -> Option<IceFailure> {
-        self.failure
+        self.failure.as_deref().copied()
     }
 
     /// `iceGatheringState`.
@@ -463,18 +493,37 @@ impl IceAgent {
             return Ok(None);
         }
         let now = self.last_now;
-        while let Some(out) = self.outbox.pop_front() {
-            self.note_sent(out.source, out.destination);
-            let t = crate::relay::frame(
-                &mut self.relays,
-                now,
-                out.source,
-                out.destination,
-                &out.payload,
-                buf,
-            );
-            self.recycle(out.payload);
+        while let Some(out) = self.outbox.pop() {
+            let key = match out.generation() {
+                None => None,
+                Some(Generation::Current) => Some(&self.local.key),
+                Some(Generation::Previous) => match &self.previous {
+                    Some(p) => Some(&p.local_key),
+                    None => continue,
+                },
+            };
+            let t = if self.relays.iter().any(|r| r.relayed == Some(out.source)) {
+                let mut payload = [0u8; crate::checks::STUN_BUF];
+                out.write(key, &mut payload).and_then(|len| {
+                    let (source, destination) = (out.source, out.destination);
+                    crate::relay::frame(
+                        &mut self.relays,
+                        now,
+                        source,
+                        destination,
+                        &payload[..len],
+                        buf,
+                    )
+                })
+            } else {
+                out.write(key, buf).map(|len| Transmit {
+                    source: out.source,
+                    destination: out.destination,
+                    len,
+                })
+            };
             if t.is_some() {
+                self.note_sent(out.source, out.destination);
                 return Ok(t);
             }
         }
@@ -498,41 +547,49 @@ impl IceAgent {
         self.timers.next()
     }
 
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
-        let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf
-    }
-
-    fn recycle(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < 8 {
-            self.spare.push(buf);
-        }
-    }
-
     // -----------------------------------------------------------------------------------------
     // State
 
     /// Random unit sample for jitter.
     pub(crate) fn unit_sample(&mut self) -> f64 {
-        self.rng.random::<f64>()
+        self.rng.draw(|rng| rng.random::<f64>())
     }
 
     /// 32 bytes from the agent's CSPRNG to seed a TURN client with.
     pub(crate) fn seed_bytes(&mut self) -> [u8; 32] {
         let mut seed = [0u8; 32];
-        self.rng.fill_bytes(&mut seed);
+        self.rng.draw(|rng| rng.fill_bytes(&mut seed));
         seed
     }
 
     /// A fresh tie-breaker (RFC 8445 §7.2.5.1 after a role conflict).
     pub(crate) fn new_tie_breaker(&mut self) -> u64 {
-        self.rng.next_u64()
+        self.rng.draw(|rng| rng.next_u64())
     }
 
     pub(crate) fn new_transaction_id(&mut self) -> TransactionId {
         let mut id = [0u8; 12];
-        self.rng.fill_bytes(&mut id);
+        self.rng.draw(|rng| rng.fill_bytes(&mut id));
         TransactionId::new(id)
+    }
+}
+/// The agent's randomness (credentials, tie-breakers, transaction ids, jitter): a 32-byte key
+/// from which each draw builds a ChaCha12 generator (rand's `StdRng`), takes the next key
+/// first and then what it needs, and drops the generator ("fast key erasure"). An agent holds
+/// 32 bytes instead of the generator's 320, and a key once replaced cannot be recovered from
+/// what the agent holds.
+pub(crate) struct Randomness {
+    key: [u8; 32],
+}
+
+impl Randomness {
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
+        Self { key: seed }
+    }
+
+    pub(crate) fn draw<T>(&mut self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        let mut rng = StdRng::from_seed(self.key);
+        rng.fill_bytes(&mut self.key);
+        f(&mut rng)
     }
 }

@@ -74,6 +74,10 @@ impl CheckList {
         }
         let id = pair.id;
         let at = self.pairs.partition_point(|p| p.priority >= pair.priority);
+        if self.pairs.len() == self.pairs.capacity() {
+            // Pairs are large and an agent often has one: grow by half, from one.
+            self.pairs.reserve_exact((self.pairs.len() / 2).max(1));
+        }
         self.pairs.insert(at, pair);
         while self.pairs.len() > limit {
             let victim = self

@@ -5,31 +5,23 @@ use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
-    ErrorCode, IceControlled, IceControlling, List, MappedAddress, Priority, UnknownAttributes,
-    UseCandidate, Username, XorMappedAddress,
+    ErrorCode, IceControlled, IceControlling, MappedAddress, Priority, UseCandidate, Username,
+    XorMappedAddress,
 };
 use floe_stun::redact::Addr;
 use floe_stun::{
-    is_stun, Class, IntegrityKey, Message, MessageType, MessageWriter, Method, TransactionId,
-    TransactionOutcome,
+    is_stun, types, Attribute, AttributeError, Class, IntegrityKey, Message, MessageType,
+    MessageWriter, Method, RawAttribute, TransactionId, TransactionOutcome,
 };
 use tracing::{debug, info, trace};
 
-use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
+use crate::agent::{Generation, IceAgent, Purpose};
 use crate::candidate::{candidate_priority, push_small, Candidate, CandidateKind, COMPONENT_RTP};
 use crate::diagnosis::{millis, PairFailure};
+use crate::outbox::{Answer, Outgoing, Reply, MAX_UNKNOWN};
 use crate::pair::{PairId, PairState};
 use crate::remote::EarlyCheck;
 use crate::state::Verdict;
-
-/// What the answer to a check says.
-#[derive(Clone, Copy)]
-enum Answer<'r> {
-    Success,
-    Error(u16, &'r str),
-    /// 420 with the unknown comprehension-required attributes (RFC 8489 §6.3.1.1).
-    UnknownAttributes(&'r [u16]),
-}
 
 /// Which credentials sign a request: USERNAME is "remote:local" (RFC 8445 §7.2.2).
 struct Signer<'a> {
@@ -39,10 +31,71 @@ struct Signer<'a> {
 }
 
 /// The answer when both sides claim the same role and we keep ours (RFC 8445 §7.3.1.1).
-const ROLE_CONFLICT: Answer<'static> = Answer::Error(ErrorCode::ROLE_CONFLICT, "Role Conflict");
+const ROLE_CONFLICT: Answer = Answer::Error(ErrorCode::ROLE_CONFLICT, "Role Conflict");
 
 /// Large enough for any request or response the agent writes.
-const STUN_BUF: usize = 548;
+pub(crate) const STUN_BUF: usize = 548;
+
+/// What a check is read for, in one pass over its attributes: the first of each type counts,
+/// and `Some(Err(..))` marks one that is malformed. Answering checks is the hot path of a
+/// server, and looking each attribute up on its own walked the message six times.
+struct CheckAttributes<'a> {
+    username: Option<Result<Username<'a>, AttributeError>>,
+    priority: Option<Result<Priority, AttributeError>>,
+    controlling: Option<Result<IceControlling, AttributeError>>,
+    controlled: Option<Result<IceControlled, AttributeError>>,
+    use_candidate: bool,
+    /// A 420 for the unknown comprehension-required attributes (RFC 8489 §6.3.1.1).
+    unknown: Option<Answer>,
+}
+
+impl<'a> CheckAttributes<'a> {
+    fn read(msg: &Message<'a>) -> Self {
+        fn first<'a, A: Attribute<'a>>(
+            slot: &mut Option<Result<A, AttributeError>>,
+            raw: &RawAttribute<'a>,
+            tid: &TransactionId,
+        ) {
+            if slot.is_none() {
+                *slot = Some(A::decode(raw.value, tid));
+            }
+        }
+        let tid = msg.transaction_id();
+        let mut attrs = CheckAttributes {
+            username: None,
+            priority: None,
+            controlling: None,
+            controlled: None,
+            use_candidate: false,
+            unknown: None,
+        };
+        let mut unknown = [0u16; MAX_UNKNOWN];
+        let mut unknowns = 0;
+        for raw in msg.attributes() {
+            match raw.attr_type {
+                types::USERNAME => first(&mut attrs.username, &raw, &tid),
+                types::PRIORITY => first(&mut attrs.priority, &raw, &tid),
+                types::ICE_CONTROLLING => first(&mut attrs.controlling, &raw, &tid),
+                types::ICE_CONTROLLED => first(&mut attrs.controlled, &raw, &tid),
+                types::USE_CANDIDATE => attrs.use_candidate = true,
+                t if types::is_comprehension_required(t)
+                    && !types::is_known(t)
+                    && unknowns < MAX_UNKNOWN =>
+                {
+                    unknown[unknowns] = t;
+                    unknowns += 1;
+                }
+                _ => {}
+            }
+        }
+        if unknowns > 0 {
+            attrs.unknown = Some(Answer::unknown_attributes(
+                unknown[..unknowns].iter().copied(),
+            ));
+        }
+        attrs
+    }
+}
 
 impl IceAgent {
     /// The PRIORITY a check from `base` carries: what a peer-reflexive candidate learnt from it
@@ -168,7 +221,7 @@ impl IceAgent {
         Some(Signer {
             remote_ufrag: &remote.ufrag,
             local_ufrag: &local.ufrag,
-            key: &remote.key,
+            key: remote.key.as_deref()?,
         })
     }
 
@@ -355,8 +408,9 @@ impl IceAgent {
         if !self.is_base(local) || msg.verify_fingerprint().is_err() {
             return;
         }
+        let attrs = CheckAttributes::read(msg);
         // RFC 8445 §7.3: USERNAME is "our-ufrag:their-ufrag".
-        let Ok(Some(Username(username))) = msg.get::<Username>() else {
+        let Some(Ok(Username(username))) = attrs.username else {
             return;
         };
         let Some((ours, _theirs)) = username.split_once(':') else {
@@ -377,22 +431,15 @@ impl IceAgent {
             return;
         }
         trace!(local = %Addr(local), remote = %Addr(remote), "check received");
-        let unknown: Vec<u16> = msg.unknown_comprehension_required().take(8).collect();
-        if !unknown.is_empty() {
-            self.respond(
-                local,
-                remote,
-                msg,
-                Answer::UnknownAttributes(&unknown),
-                Generation::Current,
-            );
+        if let Some(unknown) = attrs.unknown {
+            self.respond(local, remote, msg, unknown, Generation::Current);
             return;
         }
-        let controlling = msg.get::<IceControlling>();
-        let controlled = msg.get::<IceControlled>();
-        let (Ok(Some(Priority(priority))), Ok(controlling), Ok(controlled)) =
-            (msg.get::<Priority>(), controlling, controlled)
-        else {
+        let (Some(Ok(Priority(priority))), Ok(controlling), Ok(controlled)) = (
+            attrs.priority,
+            attrs.controlling.transpose(),
+            attrs.controlled.transpose(),
+        ) else {
             let bad = Answer::Error(ErrorCode::BAD_REQUEST, "Bad Request");
             self.respond(local, remote, msg, bad, Generation::Current);
             return;
@@ -403,7 +450,7 @@ impl IceAgent {
             self.respond(local, remote, msg, bad, Generation::Current);
             return;
         }
-        let use_candidate = msg.has(floe_stun::types::USE_CANDIDATE);
+        let use_candidate = attrs.use_candidate;
 
         // Role conflict (RFC 8445 §7.3.1.1).
         let conflict = |keep: bool| {
@@ -589,59 +636,25 @@ impl IceAgent {
         }
     }
 
-    /// Queues the answer to a check, signed with our password (RFC 8445 §7.3.1): success with
-    /// XOR-MAPPED-ADDRESS, or an error code.
+    /// Queues the answer to a check, signed with the password of the generation the request
+    /// was for (RFC 8445 §7.3.1): success with XOR-MAPPED-ADDRESS, or an error code. It is
+    /// written when [`IceAgent::poll_transmit`] sends it.
     fn respond(
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
         request: &Message<'_>,
-        answer: Answer<'_>,
+        answer: Answer,
         generation: Generation,
     ) {
-        let mut payload = self.take_buffer();
-        // Signed with the password of the generation the request was for (RFC 8445 §7.3.1).
-        let key = match generation {
-            Generation::Current => &self.local.key,
-            Generation::Previous => match &self.previous {
-                Some(p) => &p.local_key,
-                None => return,
-            },
-        };
-        payload.resize(STUN_BUF, 0);
-        let message_type = match answer {
-            Answer::Success => MessageType::BINDING_SUCCESS,
-            Answer::Error(..) | Answer::UnknownAttributes(_) => MessageType::BINDING_ERROR,
-        };
-        let len = {
-            let Ok(mut w) =
-                MessageWriter::new(&mut payload, message_type, request.transaction_id())
-            else {
-                return;
-            };
-            let body = match answer {
-                Answer::Success => w.add(&XorMappedAddress(remote)),
-                Answer::Error(code, reason) => w.add(&ErrorCode::new(code, reason)),
-                Answer::UnknownAttributes(types) => w
-                    .add(&ErrorCode::new(
-                        ErrorCode::UNKNOWN_ATTRIBUTE,
-                        "Unknown Attribute",
-                    ))
-                    .and_then(|()| w.add(&UnknownAttributes(List::Items(types)))),
-            };
-            let sealed = body
-                .and_then(|()| w.add_message_integrity(key))
-                .and_then(|()| w.add_fingerprint());
-            if sealed.is_err() {
-                return;
-            }
-            w.finish()
-        };
-        payload.truncate(len);
-        self.outbox.push_back(Outgoing {
+        self.outbox.push(Outgoing {
             source: local,
             destination: remote,
-            payload,
+            reply: Reply::Answer {
+                tid: request.transaction_id(),
+                answer,
+                generation,
+            },
         });
     }
 
@@ -669,11 +682,15 @@ impl IceAgent {
             | Purpose::Consent {
                 generation: Generation::Current,
                 ..
-            } => self.remote.credentials.as_ref().map(|r| &r.key),
+            } => self
+                .remote
+                .credentials
+                .as_ref()
+                .and_then(|r| r.key.as_deref()),
             Purpose::Consent {
                 generation: Generation::Previous,
                 ..
-            } => self.previous.as_ref().map(|p| &p.remote.key),
+            } => self.previous.as_ref().and_then(|p| p.remote.key.as_deref()),
             Purpose::Gather { .. } => None,
         };
         if !matches!(purpose, Purpose::Gather { .. })

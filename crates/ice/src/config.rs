@@ -39,7 +39,7 @@ impl core::fmt::Debug for TurnServerConfig {
 }
 
 /// Everything an agent can be tuned with; `Default` gives the RFC's recommended values.
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AgentConfig {
     /// Start as the controlling agent (the offerer, RFC 8445 §6.1.1). A lite agent is always
     /// controlled.

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use floe_stun::attributes::ErrorCode;
 use floe_stun::redact::Addr;
-use floe_stun::{MessageType, MessageWriter, TransactionOutcome};
+use floe_stun::TransactionOutcome;
 use tracing::{info, trace, warn};
 
-use crate::agent::{Generation, IceAgent, Outgoing, Purpose};
+use crate::agent::{Generation, IceAgent, Purpose};
+use crate::outbox::{Outgoing, Reply};
 
 /// A consent request unanswered for this long, at least, makes the path `disconnected`.
 pub(crate) const MIN_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -262,21 +263,11 @@ impl IceAgent {
         consent.last_sent = now;
         let (source, destination) = consent.path;
         trace!(remote = %Addr(destination), "keepalive sent");
-        let mut payload = self.take_buffer();
-        payload.resize(64, 0);
         let tid = self.new_transaction_id();
-        let len = match MessageWriter::new(&mut payload, MessageType::BINDING_INDICATION, tid) {
-            Ok(mut w) => match w.add_fingerprint() {
-                Ok(()) => w.finish(),
-                Err(_) => return,
-            },
-            Err(_) => return,
-        };
-        payload.truncate(len);
-        self.outbox.push_back(Outgoing {
+        self.outbox.push(Outgoing {
             source,
             destination,
-            payload,
+            reply: Reply::Keepalive { tid },
         });
     }
 

@@ -87,6 +87,7 @@ mod gathering;
 mod lifecycle;
 mod local;
 mod nomination;
+mod outbox;
 mod pacer;
 pub mod pair;
 mod relay;

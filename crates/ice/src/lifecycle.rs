@@ -29,10 +29,11 @@ impl IceAgent {
             }),
             _ => None,
         };
+        self.outbox.on_restart(current.is_some());
         if current.is_some() {
             // Every check, query and consent request of the old generation is forgotten; the
             // next consent request on the kept path goes out on its schedule.
-            self.previous = current;
+            self.previous = current.map(Box::new);
             self.transactions.cancel_where(|_| true);
         } else {
             // Restarting again before a new pair was selected: the older path stays.
@@ -46,10 +47,10 @@ impl IceAgent {
                 )
             });
         }
-        let credentials = Credentials {
-            ufrag: random_ice_string(&mut self.rng, 8),
-            pwd: random_ice_string(&mut self.rng, 24),
-        };
+        let credentials = self.rng.draw(|rng| Credentials {
+            ufrag: random_ice_string(rng, 8),
+            pwd: random_ice_string(rng, 24),
+        });
         self.local.set_credentials(credentials);
         self.remote.clear();
         self.local.candidates.clear();

@@ -420,10 +420,11 @@ impl IceAgent {
             };
             let (peer, data) = data;
             if self.handle_direct(now, relayed, peer, &data) == Verdict::ApplicationData {
-                if self.stream_data.len() >= MAX_STREAM_DATA {
-                    self.stream_data.pop_front(); // Datagram semantics: drop the oldest.
+                let queue = self.stream_data.get_or_insert_with(Default::default);
+                if queue.len() >= MAX_STREAM_DATA {
+                    queue.pop_front(); // Datagram semantics: drop the oldest.
                 }
-                self.stream_data.push_back(data);
+                queue.push_back(data);
             }
         }
         self.drain_relay_events(now);
@@ -483,7 +484,12 @@ impl IceAgent {
     /// The next application datagram relayed over a TURN stream.
     #[must_use]
     pub fn poll_stream_data(&mut self) -> Option<Vec<u8>> {
-        self.stream_data.pop_front()
+        let queue = self.stream_data.as_mut()?;
+        let data = queue.pop_front();
+        if queue.is_empty() {
+            self.stream_data = None;
+        }
+        data
     }
 
     fn stream_relay(&self, local: SocketAddr, server: SocketAddr) -> Option<usize> {

@@ -16,7 +16,9 @@ use crate::candidate::{push_small, Candidate, CandidateKind, COMPONENT_RTP};
 #[derive(Clone, Debug)]
 pub(crate) struct RemoteCredentials {
     pub(crate) ufrag: String,
-    pub(crate) key: IntegrityKey,
+    /// The key of the peer's ice-pwd, which signs our requests and checks its answers; a lite
+    /// agent sends no requests (RFC 8445 §2.5), so it keeps none.
+    pub(crate) key: Option<Box<IntegrityKey>>,
 }
 
 /// A request that arrived before the remote credentials: its triggered check waits for them
@@ -97,7 +99,7 @@ impl IceAgent {
         debug!(ufrag, "remote credentials set");
         self.remote.credentials = Some(RemoteCredentials {
             ufrag: ufrag.to_owned(),
-            key: IntegrityKey::short_term(pwd),
+            key: (!self.config.lite).then(|| Box::new(IntegrityKey::short_term(pwd))),
         });
         self.pac_deadline
             .get_or_insert(now + self.config.pac_timeout);

@@ -151,11 +151,13 @@ impl IceAgent {
         let now = self.last_now;
         // A free slot means work arrived after the last drive: wake at once.
         let slot = |pacer: &crate::Pacer| pacer.next_free().unwrap_or(now).max(now);
-        let checks = self.has_paced_check().then(|| slot(&self.pacer));
+        let checks = self
+            .has_paced_check()
+            .then(|| self.pacer.as_ref().map_or(now, slot));
         let queries = self
             .gathering
             .has_queued()
-            .then(|| slot(&self.gather_pacer));
+            .then(|| self.gather_pacer.as_ref().map_or(now, slot));
         let pacing = checks.into_iter().chain(queries).min();
         let pac = self
             .pac_deadline
@@ -177,10 +179,23 @@ impl IceAgent {
     /// One new server query per Ta, and one new check per Ta, each on its own pacer: a check
     /// never waits behind gathering.
     fn send_paced(&mut self, now: Instant) {
-        if self.gathering.has_queued() && self.gather_pacer.try_acquire(now).is_ok() {
+        let ta = self.config.ta;
+        if self.gathering.has_queued()
+            && self
+                .gather_pacer
+                .get_or_insert_with(|| crate::Pacer::new(ta))
+                .try_acquire(now)
+                .is_ok()
+        {
             self.send_gather_query(now);
         }
-        if !self.has_paced_check() || self.pacer.try_acquire(now).is_err() {
+        if !self.has_paced_check()
+            || self
+                .pacer
+                .get_or_insert_with(|| crate::Pacer::new(ta))
+                .try_acquire(now)
+                .is_err()
+        {
             return;
         }
         if let Some(id) = self.checklist.next_check() {

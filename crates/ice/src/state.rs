@@ -199,7 +199,7 @@ impl IceAgent {
                 if self.failure.is_none() {
                     warn!(reason = %failure, "ICE failed");
                 }
-                self.failure = Some(failure);
+                self.failure = Some(Box::new(failure));
                 self.set_connection_state(IceConnectionState::Failed);
             }
         }
@@ -209,7 +209,7 @@ impl IceAgent {
     fn derive_connection_state(&self, now: Instant) -> Result<IceConnectionState, IceFailure> {
         use crate::consent::ConsentLoss;
         // `failed` is sticky until a restart.
-        if let Some(failure) = self.failure {
+        if let Some(failure) = self.failure.as_deref().copied() {
             return Err(failure);
         }
         let timeout = self.consent_response_timeout();
