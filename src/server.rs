@@ -23,6 +23,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use floe_mux::{Mux, MuxConfig, MuxStats};
@@ -154,6 +155,7 @@ impl Server {
             local,
             task,
             engine: tx,
+            local_ids: AtomicU64::new(LOCAL_IDS),
         }
     }
 }
@@ -176,7 +178,13 @@ pub struct ServerHandle {
     local: SocketAddr,
     task: JoinHandle<()>,
     engine: mpsc::UnboundedSender<Inbound>,
+    /// The next [`LocalSignaling`] connection's id.
+    local_ids: AtomicU64,
 }
+
+/// Connection ids of [`LocalSignaling`]: the top half of the id space, apart from the
+/// WebSocket connections' (counted up from 1).
+const LOCAL_IDS: u64 = 1 << 63;
 
 impl ServerHandle {
     /// The address of the UDP socket and the TCP listener.
@@ -191,6 +199,23 @@ impl ServerHandle {
         rx.await.ok()
     }
 
+    /// A signaling connection from inside the process, without a WebSocket: the server takes
+    /// it as one more WebSocket connection. What [`LocalSignaling::send`] passes is handled as
+    /// that connection's messages (an offer gets a session and its answer; `bye`, or dropping
+    /// the value, ends the session), and what the server would write to the WebSocket comes
+    /// out of [`LocalSignaling::recv`]. For embedding, and for benchmarks that register
+    /// thousands of sessions (benches/serve_socket.rs). `None` once the server stopped.
+    pub fn open_local(&self) -> Option<LocalSignaling> {
+        let id = self.local_ids.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        self.engine.send(Inbound::Open(id, tx)).ok()?;
+        Some(LocalSignaling {
+            id,
+            engine: self.engine.clone(),
+            out: rx,
+        })
+    }
+
     /// Stops the server.
     pub fn abort(&self) {
         self.task.abort();
@@ -200,6 +225,38 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A signaling connection to a running server from inside the process: see
+/// [`ServerHandle::open_local`]. Dropping it closes the connection, as a closed WebSocket does.
+#[derive(Debug)]
+pub struct LocalSignaling {
+    id: u64,
+    engine: mpsc::UnboundedSender<Inbound>,
+    out: mpsc::Receiver<String>,
+}
+
+impl LocalSignaling {
+    /// Passes `msg` to the server; false once the server stopped.
+    pub fn send(&self, msg: SignalMessage) -> bool {
+        self.engine.send(Inbound::Signal(self.id, msg)).is_ok()
+    }
+
+    /// The server's next message on this connection; `None` once the server dropped it.
+    pub async fn recv(&mut self) -> Option<SignalMessage> {
+        loop {
+            let text = self.out.recv().await?;
+            if let Ok(msg) = SignalMessage::from_json(&text) {
+                return Some(msg);
+            }
+        }
+    }
+}
+
+impl Drop for LocalSignaling {
+    fn drop(&mut self) {
+        let _ = self.engine.send(Inbound::Closed(self.id));
     }
 }
 

@@ -67,21 +67,29 @@ pub fn peer_request(agent: &IceAgent, tid: [u8; 12], use_candidate: bool) -> Vec
     let creds = agent.local_credentials();
     let key = IntegrityKey::short_term(&creds.pwd);
     let mut buf = [0u8; 256];
-    let mut w = MessageWriter::new(
-        &mut buf,
-        MessageType::BINDING_REQUEST,
-        TransactionId::new(tid),
-    )
-    .unwrap();
-    w.add(&Username(&format!("{}:{PEER_UFRAG}", creds.ufrag)))
-        .unwrap();
+    let username = format!("{}:{PEER_UFRAG}", creds.ufrag);
+    let len = write_peer_check(&mut buf, &username, &key, tid, use_candidate);
+    buf[..len].to_vec()
+}
+
+/// [`peer_request`] into `buf` (256 bytes are plenty), for any credentials: `username` is
+/// `agent_ufrag:peer_ufrag`, `key` the agent's (the answerer's) password. Returns the length.
+pub fn write_peer_check(
+    buf: &mut [u8],
+    username: &str,
+    key: &IntegrityKey,
+    tid: [u8; 12],
+    use_candidate: bool,
+) -> usize {
+    let mut w =
+        MessageWriter::new(buf, MessageType::BINDING_REQUEST, TransactionId::new(tid)).unwrap();
+    w.add(&Username(username)).unwrap();
     w.add(&Priority(0x6e00_01ff)).unwrap();
     w.add(&IceControlling(PEER_TIE_BREAKER)).unwrap();
     if use_candidate {
         w.add(&UseCandidate).unwrap();
     }
-    w.add_message_integrity(&key).unwrap();
+    w.add_message_integrity(key).unwrap();
     w.add_fingerprint().unwrap();
-    let len = w.finish();
-    buf[..len].to_vec()
+    w.finish()
 }
