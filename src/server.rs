@@ -330,14 +330,23 @@ async fn connection(stream: TcpStream, id: u64, engine: mpsc::UnboundedSender<In
     writer.abort();
 }
 
+/// A hash of an offer's SDP: equal for a resent offer. A collision only makes a caller's new
+/// offer look resent, on its own connection.
+fn offer_hash(sdp: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sdp.hash(&mut h);
+    h.finish()
+}
+
 /// One peer's session and the way back to its WebSocket.
 struct Entry {
     session: Session,
     out: mpsc::Sender<String>,
     /// The deadline last put in the timer heap, so a datagram that changes nothing pushes none.
     scheduled: Option<Instant>,
-    /// The last offer applied, so a resent one is recognised.
-    offer: Option<String>,
+    /// A hash of the last offer applied, so a resent one is recognised without keeping it.
+    offer: Option<u64>,
     connected: bool,
 }
 
@@ -349,7 +358,8 @@ struct Engine {
     mux: Mux<u64>,
     /// WebSocket connections, before and after their offer.
     sockets: HashMap<u64, mpsc::Sender<String>>,
-    sessions: HashMap<u64, Entry>,
+    /// Boxed: the map's spare buckets then cost a pointer each, not a whole session.
+    sessions: HashMap<u64, Box<Entry>>,
     /// (deadline, session): stale entries are skipped when they come due.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     stats: ServerStats,
@@ -453,7 +463,7 @@ impl Engine {
         };
         let now = Instant::now();
         if let Some(entry) = self.sessions.get(&id) {
-            if entry.offer.as_deref() == Some(offer.sdp.as_str()) {
+            if entry.offer == Some(offer_hash(&offer.sdp)) {
                 return; // The caller resends its offer until the answer arrives.
             }
         } else if self.sessions.len() >= self.config.max_sessions {
@@ -462,23 +472,25 @@ impl Engine {
         }
         let local = self.local;
         let lite = self.config.lite;
-        let entry = self.sessions.entry(id).or_insert_with(|| Entry {
-            session: Session::new(
-                SessionConfig {
-                    lite,
-                    mdns: false,
-                    software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).to_owned()),
-                    ..SessionConfig::default()
-                },
-                &[local],
-                os_random(),
-            ),
-            out,
-            scheduled: None,
-            offer: None,
-            connected: false,
+        let entry = self.sessions.entry(id).or_insert_with(|| {
+            Box::new(Entry {
+                session: Session::new(
+                    SessionConfig {
+                        lite,
+                        mdns: false,
+                        software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).to_owned()),
+                        ..SessionConfig::default()
+                    },
+                    &[local],
+                    os_random(),
+                ),
+                out,
+                scheduled: None,
+                offer: None,
+                connected: false,
+            })
         });
-        let sdp = offer.sdp.clone();
+        let hash = offer_hash(&offer.sdp);
         let answered = entry
             .session
             .set_remote_description(now, offer)
@@ -491,7 +503,7 @@ impl Engine {
             });
         match answered {
             Ok(answer) => {
-                entry.offer = Some(sdp);
+                entry.offer = Some(hash);
                 let _ = entry.out.try_send(SignalMessage::Answer(answer).to_json());
                 let ufrag = entry
                     .session
