@@ -527,7 +527,12 @@ impl Session {
     /// The next event, in the order the browser fires them.
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
         self.collect_events();
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Events are rare once connected: an idle session keeps no room for them.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Frames an application datagram for the selected pair into `buf`.
