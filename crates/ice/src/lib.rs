@@ -83,6 +83,7 @@ mod checks;
 mod config;
 mod consent;
 mod diagnosis;
+pub mod framing;
 mod gathering;
 mod lifecycle;
 mod local;
