@@ -158,3 +158,110 @@ impl Outbox {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floe_stun::{Class, Message};
+
+    fn answer(n: u8, generation: Generation) -> Outgoing {
+        Outgoing {
+            source: "10.0.0.1:5000".parse().unwrap(),
+            destination: "10.0.0.2:6000".parse().unwrap(),
+            reply: Reply::Answer {
+                tid: TransactionId::new([n; 12]),
+                answer: Answer::Success,
+                generation,
+            },
+        }
+    }
+
+    fn tid(out: &Outgoing) -> TransactionId {
+        match out.reply {
+            Reply::Answer { tid, .. } | Reply::Keepalive { tid } => tid,
+        }
+    }
+
+    #[test]
+    fn replies_come_out_in_order_and_a_drained_queue_holds_no_memory() {
+        let mut outbox = Outbox::default();
+        for n in 0..3 {
+            outbox.push(answer(n, Generation::Current));
+        }
+        for n in 0..3 {
+            assert_eq!(tid(&outbox.pop().unwrap()), TransactionId::new([n; 12]));
+        }
+        assert!(outbox.pop().is_none());
+        assert_eq!(outbox.queue.capacity(), 0);
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let mut outbox = Outbox::default();
+        for n in 0..200u32 {
+            outbox.push(answer(n as u8, Generation::Current));
+        }
+        assert_eq!(outbox.queue.len(), MAX_QUEUED);
+    }
+
+    #[test]
+    fn a_restart_re_signs_kept_answers_with_the_old_password_and_drops_the_rest() {
+        let mut outbox = Outbox::default();
+        outbox.push(answer(1, Generation::Current));
+        outbox.push(answer(2, Generation::Previous));
+        outbox.on_restart(true);
+        let kept = outbox.pop().unwrap();
+        assert_eq!(tid(&kept), TransactionId::new([1; 12]));
+        assert_eq!(kept.generation(), Some(Generation::Previous));
+        assert!(
+            outbox.pop().is_none(),
+            "the generation before the previous one is gone"
+        );
+
+        outbox.push(answer(3, Generation::Current));
+        outbox.push(answer(4, Generation::Previous));
+        outbox.on_restart(false);
+        let kept = outbox.pop().unwrap();
+        assert_eq!(tid(&kept), TransactionId::new([4; 12]));
+        assert!(
+            outbox.pop().is_none(),
+            "nothing signs the ended generation any more"
+        );
+    }
+
+    #[test]
+    fn answers_are_written_signed_with_the_mapped_address_and_a_420_lists_the_unknown() {
+        let key = IntegrityKey::short_term("0123456789012345678901");
+        let mut buf = [0u8; 548];
+        let out = answer(7, Generation::Current);
+        let len = out.write(Some(&key), &mut buf).unwrap();
+        let msg = Message::decode(&buf[..len]).unwrap();
+        assert_eq!(msg.class(), Class::SuccessResponse);
+        msg.verify_integrity(&key).unwrap();
+        msg.verify_fingerprint().unwrap();
+        let Ok(Some(XorMappedAddress(mapped))) = msg.get::<XorMappedAddress>() else {
+            panic!("no XOR-MAPPED-ADDRESS");
+        };
+        assert_eq!(mapped, out.destination);
+        assert!(
+            out.write(None, &mut buf).is_none(),
+            "an answer is never sent unsigned"
+        );
+
+        let unknown = Outgoing {
+            reply: Reply::Answer {
+                tid: TransactionId::new([8; 12]),
+                answer: Answer::unknown_attributes([0x7f01, 0x7f02].into_iter()),
+                generation: Generation::Current,
+            },
+            ..out
+        };
+        let len = unknown.write(Some(&key), &mut buf).unwrap();
+        let msg = Message::decode(&buf[..len]).unwrap();
+        assert_eq!(msg.class(), Class::ErrorResponse);
+        let Ok(Some(UnknownAttributes(List::Encoded(raw)))) = msg.get::<UnknownAttributes>() else {
+            panic!("no UNKNOWN-ATTRIBUTES");
+        };
+        assert_eq!(raw, [0x7f, 0x01, 0x7f, 0x02]);
+    }
+}

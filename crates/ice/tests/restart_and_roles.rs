@@ -114,3 +114,32 @@ fn success_unfreezes_pairs_of_the_same_foundation() {
     w.receive(remote(), &success(tid, local()));
     assert_ne!(state_of(&w, second), PairState::Frozen);
 }
+
+#[test]
+fn an_answer_queued_before_a_restart_is_signed_with_the_password_it_was_checked_with() {
+    // RFC 8445 §7.3.1 / §9: the answer is signed with the password the check was for, even
+    // when the application restarts ICE before draining the agent.
+    let mut w = Wire::connected(AgentConfig::default());
+    w.take_sent();
+    let old_key = w.local_key();
+    let bytes = check(
+        &w,
+        &Check {
+            tid: [0x5a; 12],
+            ..Check::from_controlled()
+        },
+    );
+    w.agent.handle_datagram(w.now, local(), remote(), &bytes);
+    w.agent.restart(w.now);
+    w.drain();
+    let answer = w
+        .sent
+        .iter()
+        .filter(|(t, _)| t.destination == remote())
+        .filter_map(|(_, b)| Message::decode(b).ok())
+        .find(|m| m.transaction_id().as_bytes() == &[0x5a; 12])
+        .expect("the check is answered after the restart");
+    assert_eq!(answer.message_type(), MessageType::BINDING_SUCCESS);
+    answer.verify_integrity(&old_key).unwrap();
+    assert!(answer.verify_integrity(&w.local_key()).is_err());
+}
