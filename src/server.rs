@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use floe_mux::{Mux, MuxConfig, MuxStats};
 use floe_session::{Over, PeerConnectionState, PeerEvent, Session, SessionConfig};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -37,7 +37,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::convert::os_random;
 use crate::error::{Error, Result};
 use crate::net::{bind_udp, MAX_DATAGRAM};
-use crate::signaling::{peek_request, serve_http, RequestKind, SignalMessage};
+use crate::signaling::{peek_request, serve_http, spawn_ws_writer, RequestKind, SignalMessage};
 
 /// How [`Server::bind`] sets the server up.
 #[derive(Clone, Debug)]
@@ -298,20 +298,16 @@ async fn connection(stream: TcpStream, id: u64, engine: mpsc::UnboundedSender<In
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
-    let (mut sink, mut source) = ws.split();
+    let (sink, mut source) = ws.split();
     // Bounded: a client that does not read its socket cannot make the server queue without end.
     let (tx, mut rx) = mpsc::channel::<String>(OUTGOING_QUEUE);
     if engine.send(Inbound::Open(id, tx)).is_err() {
         return;
     }
-    let writer = tokio::spawn(async move {
-        while let Some(text) = rx.recv().await {
-            if sink.send(Message::text(text)).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let writer = spawn_ws_writer(
+        sink,
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)),
+    );
     while let Some(Ok(msg)) = source.next().await {
         match msg {
             Message::Text(text) => {

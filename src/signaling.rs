@@ -298,6 +298,25 @@ pub(crate) async fn serve_http(mut stream: TcpStream, head_len: usize) -> std::i
     stream.shutdown().await
 }
 
+/// Writes every text `texts` yields to a server-side WebSocket, then closes it; the task ends
+/// when the texts end or the peer stops reading.
+pub(crate) fn spawn_ws_writer<S>(
+    mut sink: S,
+    mut texts: impl futures_util::Stream<Item = String> + Unpin + Send + 'static,
+) -> JoinHandle<()>
+where
+    S: futures_util::Sink<Message> + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(text) = texts.next().await {
+            if sink.send(Message::text(text)).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    })
+}
+
 /// One member of a room: relays its text messages to the others, and theirs to it.
 async fn serve(stream: TcpStream, rooms: Rooms, id: u64) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -316,15 +335,11 @@ async fn serve(stream: TcpStream, rooms: Rooms, id: u64) {
         leave(&rooms, &room, id);
         return;
     };
-    let (mut sink, mut source) = ws.split();
-    let writer = tokio::spawn(async move {
-        while let Some(text) = rx.recv().await {
-            if sink.send(Message::text(text)).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, mut source) = ws.split();
+    let writer = spawn_ws_writer(
+        sink,
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)),
+    );
     while let Some(Ok(msg)) = source.next().await {
         match msg {
             Message::Text(text) => {
