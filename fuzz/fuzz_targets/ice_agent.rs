@@ -552,6 +552,7 @@ impl Harness {
                     priority: *priority,
                     foundation: foundation.to_string(),
                     component: if component % 8 == 0 {
+                    tcp_type: None,
                         u16::from(*component)
                     } else {
                         1

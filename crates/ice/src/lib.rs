@@ -95,10 +95,11 @@ mod relay;
 mod remote;
 mod schedule;
 mod state;
+mod tcp;
 mod timers;
 
 pub use agent::{Credentials, IceAgent, IceError, IceFailure, MIN_TRANSMIT_BUFFER};
-pub use candidate::{Candidate, CandidateKind};
+pub use candidate::{Candidate, CandidateKind, TcpType};
 pub use config::{AgentConfig, TransportPolicy, TurnServerConfig};
 pub use consent::ConsentFreshness;
 pub use diagnosis::{CheckSummary, PairFailure};
@@ -108,3 +109,4 @@ pub use floe_turn::Transport as TurnTransport;
 pub use pacer::Pacer;
 pub use pair::{CandidatePair, PairId, PairState, PairStats};
 pub use state::{IceConnectionState, IceEvent, IceGatheringState, Transmit, Verdict};
+pub use tcp::{StreamCommand, MAX_ACCEPTED, MAX_CONNECTS, STREAM_IDLE_TIMEOUT};

@@ -334,6 +334,9 @@ impl Session {
         for c in media.candidates() {
             // Refusals are the agent's to log.
             match from_sdp_candidate(&c) {
+                Ok(c) if c.tcp_type.is_some() && !agent.config().ice_tcp => {
+                    skipped(&Unusable::Transport);
+                }
                 Ok(c) => {
                     let _ = agent.add_remote_candidate(now, c);
                 }
@@ -588,10 +591,14 @@ impl Session {
     }
 
     fn transmit(&self, t: floe_ice::Transmit) -> Transmit {
+        // A TURN server reached over TCP or TLS, or an ICE-TCP connection (RFC 6544).
         let stream =
             self.config.turn_servers.iter().any(|s| {
                 s.server == t.destination && s.transport == floe_ice::TurnTransport::Stream
-            });
+            }) || self
+                .agent
+                .as_ref()
+                .is_some_and(|a| a.is_stream(t.source, t.destination));
         Transmit {
             source: t.source,
             destination: t.destination,
@@ -649,6 +656,12 @@ impl Session {
     /// Adds a usable remote candidate now, or once the remote description is applied (at
     /// most as many as the agent takes; more are dropped, as the agent would).
     fn add_remote(&mut self, now: Instant, c: floe_ice::Candidate) -> Result<(), SessionError> {
+        // TCP candidates (RFC 6544) only when the agent does ICE-TCP, which the session does
+        // not turn on yet: skipped without error, as before.
+        if c.tcp_type.is_some() && !self.agent.as_ref().is_some_and(|a| a.config().ice_tcp) {
+            skipped(&Unusable::Transport);
+            return Ok(());
+        }
         let ready = self.remote_description.is_some();
         match self.agent.as_mut().filter(|_| ready) {
             Some(agent) => agent.add_remote_candidate(now, c)?,
