@@ -330,7 +330,8 @@ fn framed_check(a: &IceAgent, pwd: &str) -> Vec<u8> {
 #[test]
 fn an_accepted_connection_sending_garbage_is_closed() {
     let listener = addr("10.0.0.1:7000");
-    let cases: Vec<Box<dyn Fn(&IceAgent) -> Vec<u8>>> = vec![
+    type Garbage = Box<dyn Fn(&IceAgent) -> Vec<u8>>;
+    let cases: Vec<Garbage> = vec![
         // Not STUN.
         Box::new(|_| {
             let mut out = vec![0u8; 12];

@@ -140,7 +140,7 @@ impl StreamNet {
         let Some(c) = self
             .conns
             .iter()
-            .find(|c| c.ends.iter().any(|e| *e == (i, source, destination)))
+            .find(|c| c.ends.contains(&(i, source, destination)))
             .copied()
         else {
             return;
@@ -196,7 +196,7 @@ impl StreamNet {
                 if let Some(k) = self
                     .conns
                     .iter()
-                    .position(|c| c.ends.iter().any(|e| *e == (i, local, remote)))
+                    .position(|c| c.ends.contains(&(i, local, remote)))
                 {
                     let c = self.conns.remove(k);
                     let (j, l, r) = if c.ends[0].0 == i {
