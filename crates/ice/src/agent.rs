@@ -536,6 +536,7 @@ impl IceAgent {
                     source: out.source,
                     destination: out.destination,
                     len,
+                    ice_tcp: false,
                 })
             };
             if t.is_some() {

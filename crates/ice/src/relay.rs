@@ -69,6 +69,7 @@ pub(crate) fn frame(
             source: r.base,
             destination: r.client.server(),
             len,
+            ice_tcp: false,
         });
     }
     let out = buf.get_mut(..payload.len())?;
@@ -77,6 +78,7 @@ pub(crate) fn frame(
         source,
         destination,
         len: payload.len(),
+        ice_tcp: false,
     })
 }
 
@@ -340,6 +342,7 @@ impl IceAgent {
                     source: r.base,
                     destination: t.destination,
                     len: t.payload.len(),
+                    ice_tcp: false,
                 });
             }
         }
@@ -385,6 +388,7 @@ impl IceAgent {
                 source: r.base,
                 destination: r.client.server(),
                 len,
+                ice_tcp: false,
             }),
             Err(SendError::BufferTooSmall | SendError::TooLong) => Err(IceError::BufferTooSmall),
             Err(_) => Err(IceError::NotConnected),

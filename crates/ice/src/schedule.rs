@@ -360,6 +360,7 @@ impl IceAgent {
             source,
             destination,
             len: payload.len(),
+            ice_tcp: false,
         })
     }
 

@@ -13,8 +13,8 @@
 //!   with [`IceAgent::handle_stream_accepted`]. Bytes go both ways RFC 4571 framed
 //!   ([`crate::framing`]).
 //! - Inside the agent a connection stands for its pair's (base, remote candidate) addresses,
-//!   so checks, answers, nomination and consent work as on UDP; only the transmits are framed
-//!   and carry the connection's real addresses, which [`IceAgent::is_stream`] recognises.
+//!   so checks, answers, nomination and consent work as on UDP; only the transmits are framed,
+//!   carry the connection's real addresses and have [`crate::Transmit::ice_tcp`] set.
 //! - A check over TCP is sent once (a reliable transport, RFC 8489 §6.2.2) and times out after
 //!   Ti = 39.5 s.
 //! - Hostile peers: at most [`MAX_CONNECTS`] connections opened and [`MAX_ACCEPTED`] accepted
@@ -335,17 +335,6 @@ impl IceAgent {
     #[must_use]
     pub fn poll_stream_command(&mut self) -> Option<StreamCommand> {
         self.tcp.as_mut()?.commands.pop_front()
-    }
-
-    /// True when a transmit from `source` to `destination` goes on an ICE-TCP connection
-    /// (already framed) rather than in a UDP datagram. TURN streams are the caller's to know,
-    /// from its configuration.
-    pub fn is_stream(&self, source: SocketAddr, destination: SocketAddr) -> bool {
-        self.tcp.as_ref().is_some_and(|t| {
-            t.connections
-                .iter()
-                .any(|c| c.open && c.local == source && c.remote == destination)
-        })
     }
 
     /// The connection a [`StreamCommand::Connect`] asked for is open: `local` and `remote` as
@@ -687,6 +676,7 @@ impl IceAgent {
             source: route.0,
             destination: route.1,
             len,
+            ice_tcp: true,
         })
     }
 }

@@ -152,7 +152,7 @@ fn drain(a: &mut IceAgent) -> Vec<(floe_ice::Transmit, Vec<u8>, bool)> {
     let mut buf = [0u8; 1500];
     let mut out = Vec::new();
     while let Some(t) = a.poll_transmit(&mut buf).unwrap() {
-        let stream = a.is_stream(t.source, t.destination);
+        let stream = t.ice_tcp;
         out.push((t, buf[..t.len].to_vec(), stream));
     }
     out
@@ -235,6 +235,12 @@ fn agents_connect_over_tcp_only() {
         );
         let pair = net.agents[i].selected_pair().unwrap();
         assert!(pair.tcp_type().is_some());
+        // RFC 6544 §7.1 in floe: no peer-reflexive local candidate from a TCP check's
+        // mapped address (an ephemeral port nothing can connect to).
+        assert!(net.agents[i]
+            .local_candidates()
+            .iter()
+            .all(|c| c.kind != CandidateKind::PeerReflexive));
         // Both roles: each agent opened a connection and accepted one.
         assert!(
             net.connects[i] >= 1 && net.accepts[i] >= 1,
@@ -359,7 +365,8 @@ fn an_accepted_connection_sending_garbage_is_closed() {
         );
         assert!(drain(&mut a).is_empty(), "case {n}: nothing answered");
         // Gone: later bytes are not taken as ICE-TCP.
-        assert!(!a.is_stream(listener, from));
+        assert!(a.handle_stream_data(now, listener, from, &bytes).is_ok());
+        assert!(drain(&mut a).is_empty());
     }
 }
 

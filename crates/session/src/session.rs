@@ -595,10 +595,7 @@ impl Session {
         let stream =
             self.config.turn_servers.iter().any(|s| {
                 s.server == t.destination && s.transport == floe_ice::TurnTransport::Stream
-            }) || self
-                .agent
-                .as_ref()
-                .is_some_and(|a| a.is_stream(t.source, t.destination));
+            }) || t.ice_tcp;
         Transmit {
             source: t.source,
             destination: t.destination,

@@ -224,7 +224,7 @@ impl StreamNet {
                 while let Some(t) = self.agents[i].poll_transmit(&mut buf).unwrap() {
                     idle = false;
                     let bytes = buf[..t.len].to_vec();
-                    if self.agents[i].is_stream(t.source, t.destination) {
+                    if t.ice_tcp {
                         self.write_stream(i, t.source, t.destination, &bytes);
                     } else if let Some(j) = self.owner(t.destination) {
                         if !self.udp_blocked && self.udp[j] == Some(t.destination) {
@@ -303,7 +303,7 @@ impl StreamNet {
         let mut buf = vec![0u8; payload.len() + 64];
         let t = self.agents[i].send(payload, &mut buf).expect("send");
         let bytes = buf[..t.len].to_vec();
-        if self.agents[i].is_stream(t.source, t.destination) {
+        if t.ice_tcp {
             self.write_stream(i, t.source, t.destination, &bytes);
         } else if let Some(j) = self.owner(t.destination) {
             self.enqueue(j, t.destination, t.source, Delivery::Datagram(bytes));
