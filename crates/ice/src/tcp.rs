@@ -597,20 +597,17 @@ impl IceAgent {
             if let Some(tid) = transaction {
                 self.transactions.cancel(tid);
             }
-            if let Some(p) = self.checklist.get_mut(id) {
-                p.state = PairState::Failed;
-                p.failure = Some(PairFailure::NotSent);
-                p.transaction = None;
-                p.valid = false;
-                p.nominated = false;
-                p.nominating = false;
-                p.nominate_on_success = false;
-            }
             if self.selected == Some(id) {
                 self.selected = None;
                 self.consent = None;
                 self.lost_selection = true;
             }
+            // The pair's path is gone: it is no longer valid, whatever it was.
+            if let Some(p) = self.checklist.get_mut(id) {
+                p.valid = false;
+                p.nominated = false;
+            }
+            self.fail_pair(id, PairFailure::NotSent);
         }
         let _ = now;
     }
@@ -620,18 +617,16 @@ impl IceAgent {
         let Some(tcp) = self.tcp.as_ref() else {
             return;
         };
-        let due: Vec<(SocketAddr, SocketAddr, Option<PairId>)> = tcp
+        let due: Vec<(SocketAddr, SocketAddr)> = tcp
             .connections
             .iter()
             .filter(|c| c.deadline.is_some_and(|d| now >= d))
-            .map(|c| (c.local, c.remote, c.pending))
+            .map(|c| (c.local, c.remote))
             .collect();
-        for (local, remote, pending) in due {
+        for (local, remote) in due {
             info!(local = %Addr(local), remote = %Addr(remote), reason = "nothing within the stream timeout", "TCP connection closed");
+            // A pair waiting on a connection that never opened fails with it.
             self.tcp_closed(now, local, remote, true);
-            if let Some(id) = pending {
-                self.fail_pair(id, PairFailure::NotSent);
-            }
         }
     }
 

@@ -480,3 +480,54 @@ fn stream_entry_points_take_any_bytes_without_panicking() {
         let _ = drain(&mut a);
     }
 }
+
+#[test]
+fn a_connect_that_fails_or_never_opens_fails_the_pair() {
+    for report_failure in [true, false] {
+        let (mut a, mut now) = agent(false, true);
+        let peer = addr("10.0.0.2:7000");
+        a.add_remote_candidate(now, remote("10.0.0.2:7000", Some(TcpType::Passive), 1000))
+            .unwrap();
+        now += 25 * MS;
+        a.handle_timeout(now);
+        let Some(StreamCommand::Connect { local, remote }) = a.poll_stream_command() else {
+            panic!("no connect");
+        };
+        assert_eq!(remote, peer);
+        if report_failure {
+            a.handle_stream_closed(now, local, remote);
+            assert_eq!(a.poll_stream_command(), None);
+        } else {
+            // The runtime never answers: given up on after 10 s, and closed.
+            now += Duration::from_secs(10);
+            a.handle_timeout(now);
+            assert_eq!(
+                a.poll_stream_command(),
+                Some(StreamCommand::Close { local, remote })
+            );
+        }
+        assert_eq!(a.pairs()[0].state(), PairState::Failed);
+    }
+}
+
+#[test]
+fn closing_the_selected_connection_loses_the_selection() {
+    let mut net = StreamNet::new(false, true);
+    net.start();
+    net.run_for(Duration::from_secs(3));
+    assert!(net.connected(0) && net.connected(1));
+    let now = net.now;
+    // The runtime sees every connection close.
+    for c in std::mem::take(&mut net.conns) {
+        for (agent, local, remote) in c.ends {
+            net.agents[agent].handle_stream_closed(now, local, remote);
+        }
+    }
+    for i in 0..2 {
+        assert!(!net.connected(i));
+        assert_ne!(
+            net.agents[i].connection_state(),
+            IceConnectionState::Connected
+        );
+    }
+}
