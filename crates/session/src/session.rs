@@ -76,6 +76,9 @@ pub enum Over {
     /// Bytes on the stream from `source`'s IP to the TURN server at `destination` (TCP, or
     /// TLS for a `turns:` server): open it on first use, report what it reads with
     /// [`Session::handle_stream_data`] and its end with [`Session::handle_stream_closed`].
+    /// Also the bytes of an ICE-TCP connection (RFC 6544, already framed) between `source`
+    /// and `destination`, once an agent does ICE-TCP (`floe_ice::Transmit::ice_tcp`); the
+    /// session does not turn it on yet.
     Stream,
     /// A multicast DNS query to `destination` (224.0.0.251:5353 or \[ff02::fb\]:5353): send
     /// it from an ephemeral port (never 5353) on every local address of that family, and
