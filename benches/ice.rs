@@ -51,6 +51,7 @@ fn host(address: SocketAddr, n: u32) -> Candidate {
         priority: (126 << 24) | ((65535 - n) << 8) | 255,
         foundation: n.to_string(),
         component: 1,
+        tcp_type: None,
     }
 }
 

@@ -69,6 +69,7 @@ fn host(address: SocketAddr) -> Candidate {
         priority: 0x7e00_00ff,
         foundation: "1".into(),
         component: 1,
+        tcp_type: None,
     }
 }
 

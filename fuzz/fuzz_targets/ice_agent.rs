@@ -12,7 +12,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use floe_ice::{AgentConfig, Candidate, CandidateKind, IceAgent, TransportPolicy};
+use floe_ice::{
+    AgentConfig, Candidate, CandidateKind, IceAgent, StreamCommand, TcpType, TransportPolicy,
+};
 use floe_stun::attributes::{
     ErrorCode, IceControlled, IceControlling, MappedAddress, Priority, UseCandidate, Username,
     XorMappedAddress,
@@ -62,6 +64,7 @@ struct Setup {
     max_remote_candidates: u8,
     consent_interval_ms: u16,
     software: bool,
+    ice_tcp: bool,
     seed: [u8; 32],
     sockets: [Option<Addr>; 4],
     gather_now: bool,
@@ -191,6 +194,8 @@ enum Op {
         priority: u32,
         foundation: u8,
         component: u8,
+        /// 0 UDP, then TCP active, passive, S-O (RFC 6544).
+        tcp: u8,
     },
     EndOfCandidates,
     /// A Binding request (or indication) to one of our sockets.
@@ -213,6 +218,30 @@ enum Op {
     },
     Restart,
     Close,
+    /// ICE-TCP (RFC 6544): a listener, connections accepted on it or asked for by the agent,
+    /// bytes and closes on any of them.
+    TcpListener(Addr),
+    StreamAccepted {
+        on: u8,
+        from: Addr,
+    },
+    StreamConnected {
+        which: u8,
+        ok: bool,
+        port: u16,
+    },
+    StreamData {
+        which: u8,
+        bytes: Vec<u8>,
+    },
+    /// A framed copy of a request the agent sent, as if the peer checked back on the stream.
+    StreamEcho {
+        which: u8,
+        pending: u8,
+    },
+    StreamClosed {
+        which: u8,
+    },
 }
 
 /// A request the agent sent, for the fuzzer to answer.
@@ -231,6 +260,12 @@ struct Harness {
     pending: Vec<Pending>,
     remote_key: IntegrityKey,
     buf: Vec<u8>,
+    /// ICE-TCP: listeners, connects the agent asked for, open connections (local, remote),
+    /// and the last requests sent on streams.
+    listeners: Vec<SocketAddr>,
+    connecting: Vec<(SocketAddr, SocketAddr)>,
+    streams: Vec<(SocketAddr, SocketAddr)>,
+    stream_requests: Vec<Vec<u8>>,
 }
 
 fn key_for(spec: &Key, right: &IntegrityKey, swapped: &IntegrityKey) -> Option<IntegrityKey> {
@@ -428,6 +463,23 @@ impl Harness {
             n += 1;
             assert!(n < DRAIN_LIMIT, "poll_transmit does not run dry");
             assert!(t.len <= buf.len());
+            if t.ice_tcp {
+                // RFC 4571: one whole frame, on a connection the agent knows.
+                assert!(self.streams.contains(&(t.source, t.destination)));
+                let bytes = &buf[..t.len];
+                assert!(bytes.len() >= 2);
+                let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+                assert_eq!(len + 2, bytes.len(), "a stream transmit is one frame");
+                let msg = Message::decode(&bytes[2..]).expect("framed STUN");
+                assert!(msg.verify_fingerprint().is_ok());
+                if msg.class() == Class::Request {
+                    if self.stream_requests.len() >= MAX_PENDING {
+                        self.stream_requests.remove(0);
+                    }
+                    self.stream_requests.push(bytes.to_vec());
+                }
+                continue;
+            }
             assert!(
                 self.sockets.contains(&t.source),
                 "transmit from {} which is no socket of ours ({:?})",
@@ -450,6 +502,24 @@ impl Harness {
                     source: t.source,
                     destination: t.destination,
                 });
+            }
+        }
+        let mut n = 0;
+        while let Some(c) = self.agent.poll_stream_command() {
+            n += 1;
+            assert!(n < DRAIN_LIMIT, "poll_stream_command does not run dry");
+            match c {
+                StreamCommand::Connect { local, remote } => {
+                    assert!(self.config.ice_tcp);
+                    if self.connecting.len() < 64 {
+                        self.connecting.push((local, remote));
+                    }
+                }
+                StreamCommand::Close { local, remote } => {
+                    self.streams.retain(|s| *s != (local, remote));
+                    self.connecting.retain(|s| *s != (local, remote));
+                }
+                _ => {}
             }
         }
         let mut n = 0;
@@ -538,6 +608,7 @@ impl Harness {
                 priority,
                 foundation,
                 component,
+                tcp,
             } => {
                 let kind = match kind {
                     KindSpec::Host => CandidateKind::Host,
@@ -556,6 +627,12 @@ impl Harness {
                     } else {
                         1
                     },
+                    tcp_type: match tcp % 4 {
+                        0 => None,
+                        1 => Some(TcpType::Active),
+                        2 => Some(TcpType::Passive),
+                        _ => Some(TcpType::SimultaneousOpen),
+                    },
                 };
                 let _ = self.agent.add_remote_candidate(now, candidate);
             }
@@ -570,8 +647,12 @@ impl Harness {
                 let payload = vec![0x80u8; usize::from(*len) % 2048];
                 let mut out = vec![0u8; usize::from(*buf) % 2048];
                 if let Ok(t) = self.agent.send(&payload, &mut out) {
-                    assert_eq!(t.len, payload.len());
-                    assert!(self.sockets.contains(&t.source));
+                    if t.ice_tcp {
+                        assert_eq!(t.len, payload.len() + 2);
+                    } else {
+                        assert_eq!(t.len, payload.len());
+                        assert!(self.sockets.contains(&t.source));
+                    }
                 }
             }
             Op::Restart => {
@@ -579,6 +660,84 @@ impl Harness {
                 // Requests of the old generation may still be answered: keep them.
             }
             Op::Close => self.agent.close(now),
+            Op::TcpListener(a) => {
+                let a = a.get();
+                if self.listeners.len() < 4 {
+                    self.listeners.push(a);
+                }
+                self.agent.add_local_tcp_listener(now, a);
+            }
+            Op::StreamAccepted { on, from } => {
+                let Some(&local) = self
+                    .listeners
+                    .get(usize::from(*on) % self.listeners.len().max(1))
+                else {
+                    return;
+                };
+                let remote = from.get();
+                if self
+                    .agent
+                    .handle_stream_accepted(now, local, remote)
+                    .is_ok()
+                    && !self.streams.contains(&(local, remote))
+                {
+                    self.streams.push((local, remote));
+                }
+            }
+            Op::StreamConnected { which, ok, port } => {
+                if self.connecting.is_empty() {
+                    return;
+                }
+                let (local, remote) = self
+                    .connecting
+                    .remove(usize::from(*which) % self.connecting.len());
+                if *ok {
+                    let bound = SocketAddr::new(local.ip(), *port);
+                    self.streams.push((bound, remote));
+                    self.agent
+                        .handle_stream_connected(now, local, remote, bound);
+                } else {
+                    self.agent.handle_stream_closed(now, local, remote);
+                }
+            }
+            Op::StreamData { which, bytes } => {
+                let Some(&(local, remote)) = self
+                    .streams
+                    .get(usize::from(*which) % self.streams.len().max(1))
+                else {
+                    return;
+                };
+                if self
+                    .agent
+                    .handle_stream_data(now, local, remote, bytes)
+                    .is_err()
+                {
+                    self.streams.retain(|s| *s != (local, remote));
+                }
+                while self.agent.poll_stream_data().is_some() {}
+            }
+            Op::StreamEcho { which, pending } => {
+                let (Some(&(local, remote)), Some(bytes)) = (
+                    self.streams
+                        .get(usize::from(*which) % self.streams.len().max(1)),
+                    self.stream_requests
+                        .get(usize::from(*pending) % self.stream_requests.len().max(1))
+                        .cloned(),
+                ) else {
+                    return;
+                };
+                let _ = self.agent.handle_stream_data(now, local, remote, &bytes);
+                while self.agent.poll_stream_data().is_some() {}
+            }
+            Op::StreamClosed { which } => {
+                if self.streams.is_empty() {
+                    return;
+                }
+                let (local, remote) = self
+                    .streams
+                    .remove(usize::from(*which) % self.streams.len());
+                self.agent.handle_stream_closed(now, local, remote);
+            }
         }
         self.drain_and_check();
     }
@@ -606,6 +765,7 @@ fn config_from(s: &Setup) -> AgentConfig {
         // a configuration error, not something the fuzzer should keep finding.
         consent_interval: Duration::from_millis(1 + u64::from(s.consent_interval_ms % 10_000)),
         software: s.software.then(|| "floe-fuzz".to_owned()),
+        ice_tcp: s.ice_tcp,
         ..AgentConfig::default()
     }
 }
@@ -626,6 +786,10 @@ fn run(data: &[u8]) -> arbitrary::Result<()> {
         pending: Vec::new(),
         remote_key: IntegrityKey::short_term(REMOTE_PWD),
         buf: vec![0u8; 4096],
+        listeners: Vec::new(),
+        connecting: Vec::new(),
+        streams: Vec::new(),
+        stream_requests: Vec::new(),
     };
     for a in setup.sockets.iter().flatten() {
         h.run(&Op::AddLocalSocket(*a));

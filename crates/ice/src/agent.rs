@@ -62,6 +62,8 @@ pub enum IceError {
     /// A remote candidate that cannot be used (RFC 8445 §5.1.2.1 priority range, port 0, an
     /// unspecified or multicast address): the reason.
     InvalidCandidate(&'static str),
+    /// An ICE-TCP connection was refused or closed (RFC 6544): the reason.
+    StreamRefused(&'static str),
 }
 
 /// Why the agent went to `failed` ([`IceAgent::failure`]).
@@ -102,6 +104,7 @@ impl fmt::Display for IceError {
             IceError::NotConnected => f.write_str("no selected candidate pair with consent"),
             IceError::BufferTooSmall => f.write_str("buffer too small"),
             IceError::InvalidCandidate(why) => write!(f, "invalid remote candidate: {why}"),
+            IceError::StreamRefused(why) => write!(f, "TCP connection refused: {why}"),
         }
     }
 }
@@ -191,6 +194,8 @@ pub struct IceAgent {
     pub(crate) gathering: Gathering,
     /// TURN allocations, one per (base, server).
     pub(crate) relays: Vec<Relay>,
+    /// ICE-TCP listeners and connections (RFC 6544), once `ice_tcp` put any there.
+    pub(crate) tcp: Option<Box<crate::tcp::Tcp>>,
     /// Application data relayed over TURN streams, for [`IceAgent::poll_stream_data`].
     /// Boxed: 8 bytes in the many agents that never relay over a stream, instead of 32.
     #[allow(clippy::box_collection)]
@@ -309,6 +314,7 @@ impl IceAgent {
             transactions,
             gathering: Gathering::default(),
             relays: Vec::new(),
+            tcp: None,
             stream_data: None,
             selected: None,
             previous: None,
@@ -502,7 +508,17 @@ impl IceAgent {
                     None => continue,
                 },
             };
-            let t = if self.relays.iter().any(|r| r.relayed == Some(out.source)) {
+            let t = if let Some(route) = self.tcp_route(out.source, out.destination) {
+                // Over a TCP connection, framed (RFC 6544 §3); XOR-MAPPED-ADDRESS says where
+                // the request really came from. Without an open connection it is dropped.
+                route.and_then(|route| {
+                    let mut payload = [0u8; crate::checks::STUN_BUF];
+                    let mut real = out;
+                    real.destination = route.1;
+                    let len = real.write(key, &mut payload)?;
+                    Self::tcp_frame_out(route, &payload[..len], buf)
+                })
+            } else if self.relays.iter().any(|r| r.relayed == Some(out.source)) {
                 let mut payload = [0u8; crate::checks::STUN_BUF];
                 out.write(key, &mut payload).and_then(|len| {
                     let (source, destination) = (out.source, out.destination);
@@ -520,6 +536,7 @@ impl IceAgent {
                     source: out.source,
                     destination: out.destination,
                     len,
+                    ice_tcp: false,
                 })
             };
             if t.is_some() {
@@ -532,8 +549,14 @@ impl IceAgent {
                 return Ok(None);
             };
             let (source, destination) = (t.user.base(), t.destination);
-            let framed =
-                crate::relay::frame(&mut self.relays, now, source, destination, t.payload, buf);
+            let route =
+                crate::tcp::route(self.tcp.as_deref(), &self.local.bases, source, destination);
+            let framed = match route {
+                Some(route) => route.and_then(|r| Self::tcp_frame_out(r, t.payload, buf)),
+                None => {
+                    crate::relay::frame(&mut self.relays, now, source, destination, t.payload, buf)
+                }
+            };
             if framed.is_some() {
                 self.note_sent(source, destination);
                 return Ok(framed);

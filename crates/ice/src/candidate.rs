@@ -44,6 +44,93 @@ impl fmt::Display for CandidateKind {
     }
 }
 
+/// The direction of a TCP candidate (RFC 6544 §4.5: the `tcptype` attribute).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum TcpType {
+    /// Opens connections and never accepts them; signalled with port 9 (RFC 6544 §4.5).
+    Active,
+    /// Accepts connections and never opens them.
+    Passive,
+    /// Simultaneous open: both sides open at once. floe pairs such candidates but gathers none.
+    SimultaneousOpen,
+}
+
+impl TcpType {
+    /// The `tcptype` token of RFC 6544 §4.5.
+    pub const fn sdp_name(self) -> &'static str {
+        match self {
+            TcpType::Active => "active",
+            TcpType::Passive => "passive",
+            TcpType::SimultaneousOpen => "so",
+        }
+    }
+
+    /// The direction-pref of a host candidate (RFC 6544 §4.2: 6 active, 4 passive, 2 S-O).
+    pub const fn direction_preference(self) -> u16 {
+        match self {
+            TcpType::Active => 6,
+            TcpType::Passive => 4,
+            TcpType::SimultaneousOpen => 2,
+        }
+    }
+
+    /// True when a local candidate of this type may pair with a remote one of `remote`
+    /// (RFC 6544 §6.2): active with passive, passive with active, S-O with S-O.
+    pub const fn pairs_with(self, remote: TcpType) -> bool {
+        matches!(
+            (self, remote),
+            (TcpType::Active, TcpType::Passive)
+                | (TcpType::Passive, TcpType::Active)
+                | (TcpType::SimultaneousOpen, TcpType::SimultaneousOpen)
+        )
+    }
+}
+
+impl fmt::Display for TcpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.sdp_name())
+    }
+}
+
+/// The port an active TCP candidate is signalled with: 9, the discard port (RFC 6544 §4.5).
+pub const ACTIVE_TCP_PORT: u16 = 9;
+
+/// The type preference of a TCP candidate: below every UDP one of the same type, so that no
+/// TCP pair outranks a UDP pair of the same candidate types whatever the local preferences
+/// (a departure from RFC 6544 §4.2, which keeps the UDP values; see DEVIATIONS.md).
+pub const fn tcp_type_preference(kind: CandidateKind) -> u32 {
+    match kind {
+        CandidateKind::Host => 90,
+        CandidateKind::PeerReflexive => 80,
+        CandidateKind::ServerReflexive => 70,
+        CandidateKind::Relayed => 0,
+    }
+}
+
+/// The local preference of a TCP candidate (RFC 6544 §4.2): 2^13 · direction-pref +
+/// other-pref, other-pref being 8191 for the first IP address and one less for each next one.
+pub const fn tcp_local_preference(tcp_type: TcpType, ip_rank: usize) -> u16 {
+    let other = if ip_rank > 8191 {
+        0
+    } else {
+        8191 - ip_rank as u16
+    };
+    (tcp_type.direction_preference() << 13) | other
+}
+
+/// The priority of a TCP candidate: RFC 8445 §5.1.2.1 with [`tcp_type_preference`] and
+/// [`tcp_local_preference`].
+pub const fn tcp_candidate_priority(
+    kind: CandidateKind,
+    tcp_type: TcpType,
+    ip_rank: usize,
+    component: u16,
+) -> u32 {
+    (tcp_type_preference(kind) << 24)
+        | ((tcp_local_preference(tcp_type, ip_rank) as u32) << 8)
+        | (256 - component as u32)
+}
+
 /// Component ID of the only component floe handles: RTP/RTCP multiplexed data (RFC 8445 §4).
 pub const COMPONENT_RTP: u16 = 1;
 
@@ -86,15 +173,23 @@ pub struct Candidate {
     pub foundation: String,
     /// Component ID; always 1 here.
     pub component: u16,
+    /// `None` for a UDP candidate; the direction of a TCP one (RFC 6544).
+    pub tcp_type: Option<TcpType>,
 }
 
 impl Candidate {
-    /// The `candidate:` attribute value of RFC 8839 §5.1 for UDP, without extensions.
+    /// The `candidate:` attribute value of RFC 8839 §5.1: transport `udp`, or `tcp` with its
+    /// `tcptype` extension (RFC 6544 §4.5).
     pub fn to_sdp_string(&self) -> String {
         let mut s = format!(
-            "candidate:{} {} udp {} {} {} typ {}",
+            "candidate:{} {} {} {} {} {} typ {}",
             self.foundation,
             self.component,
+            if self.tcp_type.is_some() {
+                "tcp"
+            } else {
+                "udp"
+            },
             self.priority,
             self.address.ip(),
             self.address.port(),
@@ -102,6 +197,10 @@ impl Candidate {
         );
         if let (Some(base), true) = (self.base, self.kind != CandidateKind::Host) {
             s.push_str(&format!(" raddr {} rport {}", base.ip(), base.port()));
+        }
+        if let Some(tcp_type) = self.tcp_type {
+            s.push_str(" tcptype ");
+            s.push_str(tcp_type.sdp_name());
         }
         s
     }
@@ -116,7 +215,7 @@ impl fmt::Display for Candidate {
 /// Hands out foundations: one per (type, base IP, server), as RFC 8445 §5.1.1.3 asks.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Foundations {
-    seen: Vec<(CandidateKind, IpAddr, Option<SocketAddr>)>,
+    seen: Vec<(CandidateKind, IpAddr, Option<SocketAddr>, Option<TcpType>)>,
 }
 
 impl Foundations {
@@ -126,7 +225,20 @@ impl Foundations {
         base_ip: IpAddr,
         server: Option<SocketAddr>,
     ) -> String {
-        let key = (kind, base_ip, server);
+        self.foundation_of(kind, base_ip, server, None)
+    }
+
+    /// The foundation of a candidate of `transport` (`None` for UDP). Active and passive TCP
+    /// candidates get distinct foundations: a passive pair sends no check until the peer
+    /// connects, so sharing a foundation with an active pair would freeze that pair behind it.
+    pub(crate) fn foundation_of(
+        &mut self,
+        kind: CandidateKind,
+        base_ip: IpAddr,
+        server: Option<SocketAddr>,
+        transport: Option<TcpType>,
+    ) -> String {
+        let key = (kind, base_ip, server, transport);
         let index = match self.seen.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {

@@ -111,11 +111,14 @@ impl CheckList {
         let mut seen: Vec<(u32, u32)> = self
             .pairs
             .iter()
-            .filter(|p| p.state != PairState::Frozen)
+            .filter(|p| p.state != PairState::Frozen && !p.waits_for_peer())
             .map(|p| p.foundation)
             .collect();
         for pair in &mut self.pairs {
-            if pair.state == PairState::Frozen && !seen.contains(&pair.foundation) {
+            if pair.state == PairState::Frozen
+                && !pair.waits_for_peer()
+                && !seen.contains(&pair.foundation)
+            {
                 seen.push(pair.foundation);
                 pair.state = PairState::Waiting;
             }
@@ -151,18 +154,25 @@ impl CheckList {
                 }
             }
         }
-        if let Some(pair) = self.pairs.iter().find(|p| p.state == PairState::Waiting) {
+        if let Some(pair) = self
+            .pairs
+            .iter()
+            .find(|p| p.state == PairState::Waiting && !p.waits_for_peer())
+        {
             return Some(pair.id);
         }
         let busy: Vec<(u32, u32)> = self
             .pairs
             .iter()
             .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
+            .filter(|p| !p.waits_for_peer())
             .map(|p| p.foundation)
             .collect();
         self.pairs
             .iter()
-            .find(|p| p.state == PairState::Frozen && !busy.contains(&p.foundation))
+            .find(|p| {
+                p.state == PairState::Frozen && !p.waits_for_peer() && !busy.contains(&p.foundation)
+            })
             .map(|p| p.id)
     }
 
@@ -173,13 +183,21 @@ impl CheckList {
                 !matches!(p.state, PairState::Succeeded | PairState::InProgress) || p.nominating
             })
         });
-        if triggered || self.pairs.iter().any(|p| p.state == PairState::Waiting) {
+        let ready = |p: &CandidatePair| !p.waits_for_peer();
+        if triggered
+            || self
+                .pairs
+                .iter()
+                .any(|p| p.state == PairState::Waiting && ready(p))
+        {
             return true;
         }
         self.pairs.iter().any(|p| {
             p.state == PairState::Frozen
+                && ready(p)
                 && !self.pairs.iter().any(|q| {
-                    q.foundation == p.foundation
+                    ready(q)
+                        && q.foundation == p.foundation
                         && matches!(q.state, PairState::Waiting | PairState::InProgress)
                 })
         })
@@ -187,12 +205,12 @@ impl CheckList {
 
     /// True while some pair may still be checked or is being checked.
     pub(crate) fn has_pending(&self) -> bool {
+        // A passive TCP pair the peer never connected to is nothing to wait for.
         !self.triggered.is_empty()
-            || self.pairs.iter().any(|p| {
-                matches!(
-                    p.state,
-                    PairState::Frozen | PairState::Waiting | PairState::InProgress
-                )
+            || self.pairs.iter().any(|p| match p.state {
+                PairState::InProgress => true,
+                PairState::Frozen | PairState::Waiting => !p.waits_for_peer(),
+                PairState::Succeeded | PairState::Failed => false,
             })
     }
 
@@ -221,6 +239,14 @@ impl IceAgent {
         {
             return None;
         }
+        // RFC 6544 §6.2: never TCP with UDP; TCP active with passive, passive with active,
+        // S-O with S-O.
+        let tcp = l.tcp_type;
+        match (l.tcp_type, r.tcp_type) {
+            (None, None) => {}
+            (Some(ours), Some(theirs)) if ours.pairs_with(theirs) => {}
+            _ => return None,
+        }
         let local_foundation: u32 = l.foundation.parse().unwrap_or(u32::MAX);
         let relayed = l.kind == CandidateKind::Relayed;
         let (local_priority, remote_priority) = (l.priority, r.priority);
@@ -248,6 +274,7 @@ impl IceAgent {
             stats: Default::default(),
             failure: None,
             timeout_means: None,
+            tcp,
         };
         pair.set_role(self.controlling);
         let priority = pair.priority;

@@ -22,6 +22,7 @@ use crate::outbox::{Answer, Outgoing, Reply, MAX_UNKNOWN};
 use crate::pair::{PairId, PairState};
 use crate::remote::EarlyCheck;
 use crate::state::Verdict;
+use crate::tcp::{TcpCheck, TCP_CHECK_TIMEOUT};
 
 /// Which credentials sign a request: USERNAME is "remote:local" (RFC 8445 §7.2.2).
 struct Signer<'a> {
@@ -101,6 +102,9 @@ impl IceAgent {
     /// The PRIORITY a check from `base` carries: what a peer-reflexive candidate learnt from it
     /// would get (RFC 8445 §7.1.1).
     pub(crate) fn prflx_priority(&self, base: SocketAddr) -> u32 {
+        if let Some(priority) = self.tcp_prflx_priority(base) {
+            return priority;
+        }
         candidate_priority(
             CandidateKind::PeerReflexive,
             self.local_preference(base, 0),
@@ -121,12 +125,27 @@ impl IceAgent {
             return false;
         };
         let (base, destination) = (pair.base, pair.remote_addr);
+        let tcp = match self.tcp_prepare_check(now, pair_id) {
+            TcpCheck::Udp => false,
+            TcpCheck::Send => true,
+            TcpCheck::Wait => {
+                self.tcp_wait_for_connection(now, pair_id, use_candidate);
+                return true;
+            }
+            TcpCheck::Refused => return false,
+        };
         let tid = self.new_transaction_id();
         let mut buf = [0u8; STUN_BUF];
         let Some(len) = self.encode_check(&mut buf, tid, base, use_candidate) else {
             return false;
         };
-        let rto = self.check_rto();
+        // Over TCP a check is sent once and waits Ti = 39.5 s (RFC 8489 §6.2.2, reliable
+        // transports), which also keeps every answer an RTT sample.
+        let rto = if tcp {
+            TCP_CHECK_TIMEOUT
+        } else {
+            self.check_rto()
+        };
         let purpose = Purpose::Check {
             pair: pair_id,
             base,
@@ -135,11 +154,14 @@ impl IceAgent {
             sent_at: now,
             rto,
         };
-        if self
-            .transactions
-            .start_with_rto(now, destination, &buf[..len], rto, purpose)
-            .is_err()
-        {
+        let started = if tcp {
+            self.transactions
+                .start_once(now, destination, &buf[..len], rto, purpose)
+        } else {
+            self.transactions
+                .start_with_rto(now, destination, &buf[..len], rto, purpose)
+        };
+        if started.is_err() {
             return false;
         }
         if let Some(pair) = self.checklist.get_mut(pair_id) {
@@ -288,6 +310,10 @@ impl IceAgent {
         let Some(Purpose::Check { use_candidate, .. }) = self.transactions.get(tid).copied() else {
             return;
         };
+        if self.checklist.get(pair_id).is_some_and(|p| p.tcp.is_some()) {
+            // A reliable transport: the request got there (RFC 8489 §6.2.2).
+            return;
+        }
         let mut buf = [0u8; STUN_BUF];
         // Encode first: the role may have changed since, and the request must say so.
         let Some(len) = self.encode_check(&mut buf, tid, base, use_candidate) else {
@@ -500,6 +526,7 @@ impl IceAgent {
                 priority,
                 foundation,
                 component: COMPONENT_RTP,
+                tcp_type: self.tcp_type_of_prflx(local),
             };
             info!(
                 kind = %CandidateKind::PeerReflexive,
@@ -824,9 +851,11 @@ impl IceAgent {
         let Some(pair) = self.checklist.get(pair_id) else {
             return;
         };
-        let (base, foundation) = (pair.base, pair.foundation);
+        let (base, foundation, tcp) = (pair.base, pair.foundation, pair.tcp);
         // RFC 8445 §7.2.5.3.1: a mapped address we do not know is a peer-reflexive candidate.
-        if let Some(mapped) = mapped {
+        // Not over TCP: an active connection's mapped port is an ephemeral one nobody can
+        // connect to, and a passive candidate's is the listener itself.
+        if let Some(mapped) = mapped.filter(|_| tcp.is_none()) {
             let known = self
                 .local
                 .candidates
@@ -853,6 +882,7 @@ impl IceAgent {
                         priority,
                         foundation,
                         component: COMPONENT_RTP,
+                        tcp_type: None,
                     },
                 );
             }

@@ -86,6 +86,10 @@ pub struct AgentConfig {
     pub keepalive_interval: Duration,
     /// SOFTWARE attribute in requests, if any.
     pub software: Option<String>,
+    /// ICE over TCP (RFC 6544): gather TCP candidates (passive ones on the listeners given to
+    /// [`crate::IceAgent::add_local_tcp_listener`], active ones on each host address), pair
+    /// and check remote TCP candidates. Off by default: remote TCP candidates are refused.
+    pub ice_tcp: bool,
 }
 
 impl Default for AgentConfig {
@@ -109,6 +113,7 @@ impl Default for AgentConfig {
             pac_timeout: Duration::from_millis(39_500),
             keepalive_interval: Duration::from_secs(15),
             software: None,
+            ice_tcp: false,
         }
     }
 }

@@ -23,6 +23,18 @@
 //! 1000 ms / Ta + 1000 ms / [`AgentConfig::min_check_rto`] requests in any second (60 with
 //! the defaults); one that nobody answers costs 7 datagrams over ~4 s.
 //!
+//! ## ICE over TCP
+//!
+//! With [`AgentConfig::ice_tcp`] (off by default) the agent also gathers, pairs and checks TCP
+//! candidates (RFC 6544): the runtime registers its listening sockets
+//! ([`IceAgent::add_local_tcp_listener`]), opens and closes connections when
+//! [`IceAgent::poll_stream_command`] says so, reports them ([`IceAgent::handle_stream_connected`],
+//! [`IceAgent::handle_stream_accepted`], [`IceAgent::handle_stream_closed`]) and feeds their
+//! bytes to [`IceAgent::handle_stream_data`]; transmits with [`Transmit::ice_tcp`] set go on
+//! the connection between their addresses, already framed (RFC 4571), and application data
+//! received on one comes out of [`IceAgent::poll_stream_data`]. UDP pairs always outrank TCP
+//! ones.
+//!
 //! Where the agent departs from the RFCs on purpose is in `DEVIATIONS.md`; `conformance/` has
 //! one table per RFC naming the test behind each requirement.
 //!
@@ -95,10 +107,11 @@ mod relay;
 mod remote;
 mod schedule;
 mod state;
+mod tcp;
 mod timers;
 
 pub use agent::{Credentials, IceAgent, IceError, IceFailure, MIN_TRANSMIT_BUFFER};
-pub use candidate::{Candidate, CandidateKind};
+pub use candidate::{Candidate, CandidateKind, TcpType};
 pub use config::{AgentConfig, TransportPolicy, TurnServerConfig};
 pub use consent::ConsentFreshness;
 pub use diagnosis::{CheckSummary, PairFailure};
@@ -108,3 +121,4 @@ pub use floe_turn::Transport as TurnTransport;
 pub use pacer::Pacer;
 pub use pair::{CandidatePair, PairId, PairState, PairStats};
 pub use state::{IceConnectionState, IceEvent, IceGatheringState, Transmit, Verdict};
+pub use tcp::{StreamCommand, MAX_ACCEPTED, MAX_CONNECTS, STREAM_IDLE_TIMEOUT};

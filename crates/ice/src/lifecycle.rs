@@ -90,6 +90,7 @@ impl IceAgent {
             r.client.close(now);
         }
         self.closed = true;
+        self.tcp_close_all();
         self.outbox.clear();
         self.set_connection_state(IceConnectionState::Closed);
         self.update_timers();

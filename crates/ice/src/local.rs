@@ -89,6 +89,14 @@ impl IceAgent {
         for base in self.local.bases.clone() {
             self.gather_base(now, base);
         }
+        let listeners = self
+            .tcp
+            .as_ref()
+            .map(|t| t.listener_ips())
+            .unwrap_or_default();
+        for ip in listeners {
+            self.gather_tcp(now, ip);
+        }
         self.drive(now);
     }
 
@@ -113,6 +121,7 @@ impl IceAgent {
                 priority: candidate_priority(CandidateKind::Host, local_pref, COMPONENT_RTP),
                 foundation,
                 component: COMPONENT_RTP,
+                tcp_type: None,
             };
             self.add_local_candidate(now, host);
             if !self.config.lite {
@@ -123,6 +132,9 @@ impl IceAgent {
         // With policy `relay` the base still reaches the TURN servers; only the relayed
         // candidates are signalled.
         self.gather_relays(now, base);
+        // ICE-TCP (RFC 6544): an active candidate on the host address, passive ones on its
+        // listeners.
+        self.gather_tcp(now, base.ip());
     }
 
     /// Adds a local candidate: reports it, and pairs it when it is a host or relayed one.

@@ -100,6 +100,8 @@ pub struct CandidatePair {
     /// What a timeout of its check stands for, when something better than silence was seen:
     /// answers that failed their integrity check, or a refused TURN permission.
     pub(crate) timeout_means: Option<PairFailure>,
+    /// The local candidate's TCP direction; `None` for a UDP pair (RFC 6544).
+    pub(crate) tcp: Option<crate::candidate::TcpType>,
 }
 
 impl CandidatePair {
@@ -151,6 +153,17 @@ impl CandidatePair {
     /// Statistics.
     pub fn stats(&self) -> &PairStats {
         &self.stats
+    }
+
+    /// The local candidate's TCP direction, `None` for a UDP pair (RFC 6544).
+    pub fn tcp_type(&self) -> Option<crate::candidate::TcpType> {
+        self.tcp
+    }
+
+    /// A pair on a local passive candidate: it is checked only once the peer connected and
+    /// checked it (RFC 6544 §7.2), so the frozen algorithm leaves it alone.
+    pub(crate) fn waits_for_peer(&self) -> bool {
+        self.tcp == Some(crate::candidate::TcpType::Passive)
     }
 
     /// Why the pair failed, while it is [`PairState::Failed`].

@@ -69,6 +69,7 @@ pub(crate) fn frame(
             source: r.base,
             destination: r.client.server(),
             len,
+            ice_tcp: false,
         });
     }
     let out = buf.get_mut(..payload.len())?;
@@ -77,6 +78,7 @@ pub(crate) fn frame(
         source,
         destination,
         len: payload.len(),
+        ice_tcp: false,
     })
 }
 
@@ -153,6 +155,7 @@ impl IceAgent {
                 priority: candidate_priority(CandidateKind::Relayed, pref, COMPONENT_RTP),
                 foundation,
                 component: COMPONENT_RTP,
+                tcp_type: None,
             };
             self.add_local_candidate(now, candidate);
         }
@@ -175,6 +178,7 @@ impl IceAgent {
                 ),
                 foundation,
                 component: COMPONENT_RTP,
+                tcp_type: None,
             };
             self.add_local_candidate(now, candidate);
         }
@@ -198,7 +202,9 @@ impl IceAgent {
 
     /// True when `addr` is a base: a local socket or a relayed address.
     pub(crate) fn is_base(&self, addr: SocketAddr) -> bool {
-        self.local.bases.contains(&addr) || self.relays.iter().any(|r| r.relayed == Some(addr))
+        self.local.bases.contains(&addr)
+            || self.relays.iter().any(|r| r.relayed == Some(addr))
+            || self.is_tcp_base(addr)
     }
 
     /// All allocations are done with gathering (granted, failed or timed out).
@@ -336,6 +342,7 @@ impl IceAgent {
                     source: r.base,
                     destination: t.destination,
                     len: t.payload.len(),
+                    ice_tcp: false,
                 });
             }
         }
@@ -381,18 +388,24 @@ impl IceAgent {
                 source: r.base,
                 destination: r.client.server(),
                 len,
+                ice_tcp: false,
             }),
             Err(SendError::BufferTooSmall | SendError::TooLong) => Err(IceError::BufferTooSmall),
             Err(_) => Err(IceError::NotConnected),
         })
     }
 
-    /// Bytes read from the stream (TCP, or TLS after decryption) that the driver opened from
-    /// `local` to a TURN server configured with [`floe_turn::Transport::Stream`]. Relayed
-    /// application data is queued for [`IceAgent::poll_stream_data`].
+    /// Bytes read from a stream: one the driver opened from `local` to a TURN server
+    /// configured with [`floe_turn::Transport::Stream`] (TCP, or TLS after decryption), or an
+    /// ICE-TCP connection (RFC 6544; `server` is then the connection's remote address).
+    /// Relayed application data, and application data on an ICE-TCP connection, is queued
+    /// for [`IceAgent::poll_stream_data`].
     ///
-    /// An error means the stream lost its framing (RFC 8656 §11.5): the driver should close it
-    /// and report [`IceAgent::handle_stream_closed`].
+    /// An error means the stream lost its framing (RFC 8656 §11.5, RFC 4571) or, on an
+    /// accepted ICE-TCP connection, did not start with an authenticated check: the driver
+    /// should close it (for an ICE-TCP connection a [`crate::StreamCommand::Close`] says so
+    /// too, and the agent has forgotten it already; for a TURN stream report
+    /// [`IceAgent::handle_stream_closed`]).
     pub fn handle_stream_data(
         &mut self,
         now: Instant,
@@ -400,6 +413,9 @@ impl IceAgent {
         server: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), IceError> {
+        if let Some(result) = self.tcp_stream_data(now, local, server, bytes) {
+            return result;
+        }
         let Some(i) = self.stream_relay(local, server) else {
             return Ok(());
         };
@@ -434,8 +450,12 @@ impl IceAgent {
 
     /// The stream to a TURN server closed (or failed to connect): the allocation is gone with
     /// it (RFC 8656 §3.1), so it no longer holds gathering back, and pairs on it fail their
-    /// checks or consent.
+    /// checks or consent. For an ICE-TCP connection (or a [`crate::StreamCommand::Connect`]
+    /// that failed, with its addresses) the pair it carried fails.
     pub fn handle_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
+        if self.tcp_stream_closed(now, local, server).is_some() {
+            return;
+        }
         let Some(i) = self.stream_relay(local, server) else {
             return;
         };
@@ -481,7 +501,8 @@ impl IceAgent {
         self.drive(now);
     }
 
-    /// The next application datagram relayed over a TURN stream.
+    /// The next application datagram relayed over a TURN stream, or received on an ICE-TCP
+    /// connection.
     #[must_use]
     pub fn poll_stream_data(&mut self) -> Option<Vec<u8>> {
         let queue = self.stream_data.as_mut()?;

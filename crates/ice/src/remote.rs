@@ -109,8 +109,8 @@ impl IceAgent {
         self.drive(now);
     }
 
-    /// A remote candidate, trickled or from the SDP. Only UDP candidates of component 1 are
-    /// handled; the driver resolves FQDN (mDNS) addresses before calling this.
+    /// A remote candidate, trickled or from the SDP. Only candidates of component 1 are
+    /// handled, and TCP ones (RFC 6544) only with [`crate::AgentConfig::ice_tcp`]; the driver resolves FQDN (mDNS) addresses before calling this.
     pub fn add_remote_candidate(
         &mut self,
         now: Instant,
@@ -132,6 +132,16 @@ impl IceAgent {
             validate_remote(&candidate)
         } else {
             Err(IceError::UnsupportedComponent(candidate.component))
+        };
+        let valid = match valid {
+            Ok(())
+                if candidate.tcp_type.is_some() && (!self.config.ice_tcp || self.config.lite) =>
+            {
+                Err(IceError::InvalidCandidate(
+                    "a TCP candidate, and ICE-TCP is off",
+                ))
+            }
+            other => other,
         };
         if let Err(e) = valid {
             refused(self, &e);

@@ -26,6 +26,7 @@ impl IceAgent {
             self.update_timers();
             return;
         }
+        self.tcp_timeout(now);
         self.transactions.handle_timeout(now);
         while let Some(event) = self.transactions.poll_event() {
             match event.user {
@@ -170,6 +171,7 @@ impl IceAgent {
             (Timer::Nomination, self.nomination_deadline()),
             (Timer::Consent, self.consent_deadline()),
             (Timer::Pac, pac),
+            (Timer::Streams, self.tcp_deadline()),
         ];
         for (timer, deadline) in deadlines {
             self.timers.set(timer, deadline);
@@ -316,6 +318,7 @@ impl IceAgent {
             priority: candidate_priority(CandidateKind::ServerReflexive, local_pref, COMPONENT_RTP),
             foundation,
             component: COMPONENT_RTP,
+            tcp_type: None,
         };
         self.add_local_candidate(now, candidate);
     }
@@ -330,6 +333,17 @@ impl IceAgent {
             return Err(IceError::Closed);
         }
         let (source, destination) = self.selected_path().ok_or(IceError::NotConnected)?;
+        if let Some(route) = self.tcp_route(source, destination) {
+            // RFC 6544 §3: framed on the pair's connection.
+            let route = route.ok_or(IceError::NotConnected)?;
+            let out = buf
+                .get_mut(..crate::framing::frame_len(payload.len()))
+                .ok_or(IceError::BufferTooSmall)?;
+            let t = Self::tcp_frame_out(route, payload, out).ok_or(IceError::BufferTooSmall)?;
+            self.count_sent(payload.len());
+            self.note_sent(source, destination);
+            return Ok(t);
+        }
         if let Some(result) = self.relay_send(source, destination, payload, buf) {
             let t = result?;
             self.count_sent(payload.len());
@@ -346,6 +360,7 @@ impl IceAgent {
             source,
             destination,
             len: payload.len(),
+            ice_tcp: false,
         })
     }
 

@@ -114,6 +114,11 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The number of bytes written into the caller's buffer.
     pub len: usize,
+    /// True when the bytes go on the ICE-TCP connection (RFC 6544) between `source` and
+    /// `destination`, already framed (RFC 4571); false for a UDP datagram, or for bytes to a
+    /// TURN server (which go on the TURN stream when that server is configured with
+    /// [`floe_turn::Transport::Stream`]: the caller knows from its configuration).
+    pub ice_tcp: bool,
 }
 
 /// What [`crate::IceAgent::handle_datagram`] made of a datagram.

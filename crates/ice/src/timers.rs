@@ -21,9 +21,11 @@ pub(crate) enum Timer {
     Consent,
     /// The PAC timer (RFC 8863 §4).
     Pac,
+    /// ICE-TCP connections that must open, or authenticate, in time.
+    Streams,
 }
 
-const COUNT: usize = 7;
+const COUNT: usize = 8;
 
 impl Timer {
     const fn index(self) -> usize {
@@ -35,6 +37,7 @@ impl Timer {
             Timer::Nomination => 4,
             Timer::Consent => 5,
             Timer::Pac => 6,
+            Timer::Streams => 7,
         }
     }
 }

@@ -66,6 +66,7 @@ fn to_ice(c: &floe_sdp::Candidate) -> Option<Candidate> {
         priority: c.priority,
         foundation: c.foundation.clone(),
         component: c.component,
+        tcp_type: None,
     })
 }
 

@@ -23,6 +23,7 @@ fn bogus(i: u32, priority: u32) -> Candidate {
         priority,
         foundation: format!("f{}", i % 7),
         component: 1,
+        tcp_type: None,
     }
 }
 

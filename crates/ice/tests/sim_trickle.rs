@@ -135,6 +135,7 @@ fn late_higher_priority_candidate_after_connected_does_not_break_the_connection(
                 priority: u32::MAX - 1,
                 foundation: "late".into(),
                 component: 1,
+                tcp_type: None,
             }),
         );
     }

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use floe_ice::CandidateKind;
+use floe_ice::{CandidateKind, TcpType};
 use floe_sdp::{CandidateAddress, CandidateType, Transport};
 
 /// The SDP form of an agent candidate, with `raddr`/`rport` set to the candidate's base when it
@@ -37,7 +37,11 @@ pub fn to_sdp_candidate_related(
     let mut out = floe_sdp::Candidate::new(
         c.foundation.clone(),
         c.component,
-        Transport::Udp,
+        if c.tcp_type.is_some() {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
         c.priority,
         CandidateAddress::Ip(c.address.ip()),
         c.address.port(),
@@ -47,13 +51,20 @@ pub fn to_sdp_candidate_related(
         out.related_address = Some(CandidateAddress::Ip(related.ip()));
         out.related_port = Some(related.port());
     }
+    // RFC 6544 §4.5: a TCP candidate says which way it connects.
+    out.tcp_type = c.tcp_type.map(|t| match t {
+        TcpType::Active => floe_sdp::TcpType::Active,
+        TcpType::Passive => floe_sdp::TcpType::Passive,
+        TcpType::SimultaneousOpen => floe_sdp::TcpType::SimultaneousOpen,
+    });
     out
 }
 
 /// Why a remote candidate is skipped rather than handed to the agent.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Unusable {
-    /// TCP or another transport: floe does UDP only (browsers ignore such candidates too).
+    /// A transport other than UDP and TCP, a TCP candidate without its `tcptype` (RFC 6544
+    /// §4.5), or a TCP candidate while the agent's `ice_tcp` is off.
     Transport,
     /// An FQDN or mDNS `.local` name: not resolved yet.
     Fqdn(String),
@@ -63,9 +74,15 @@ pub enum Unusable {
 
 /// The agent form of a remote SDP candidate, or why it cannot be used.
 pub fn from_sdp_candidate(c: &floe_sdp::Candidate) -> Result<floe_ice::Candidate, Unusable> {
-    if c.transport != Transport::Udp {
-        return Err(Unusable::Transport);
-    }
+    let tcp_type = match (&c.transport, c.tcp_type) {
+        (Transport::Udp, _) => None,
+        (Transport::Tcp, Some(t)) => Some(match t {
+            floe_sdp::TcpType::Active => TcpType::Active,
+            floe_sdp::TcpType::Passive => TcpType::Passive,
+            floe_sdp::TcpType::SimultaneousOpen => TcpType::SimultaneousOpen,
+        }),
+        _ => return Err(Unusable::Transport),
+    };
     let ip = match &c.address {
         CandidateAddress::Ip(ip) => *ip,
         CandidateAddress::Fqdn(name) => return Err(Unusable::Fqdn(name.clone())),
@@ -88,6 +105,7 @@ pub fn from_sdp_candidate(c: &floe_sdp::Candidate) -> Result<floe_ice::Candidate
         priority: c.priority,
         foundation: c.foundation.clone(),
         component: c.component,
+        tcp_type,
     })
 }
 
@@ -104,6 +122,7 @@ mod tests {
             priority: 1_686_052_607,
             foundation: "2".into(),
             component: 1,
+            tcp_type: None,
         };
         let sdp = to_sdp_candidate(&c);
         let text = sdp.to_string();
@@ -116,11 +135,25 @@ mod tests {
     }
 
     #[test]
-    fn tcp_and_mdns_candidates_are_skipped() {
-        let tcp: floe_sdp::Candidate = "candidate:1 1 tcp 1 10.0.0.1 9 typ host tcptype active"
-            .parse()
-            .unwrap();
-        assert_eq!(from_sdp_candidate(&tcp), Err(Unusable::Transport));
+    fn tcp_candidates_convert_both_ways_with_their_tcptype() {
+        for text in [
+            "candidate:1 1 tcp 1518280447 10.0.0.1 9 typ host tcptype active",
+            "candidate:2 1 tcp 1518214911 10.0.0.1 5000 typ host tcptype passive",
+            "candidate:3 1 tcp 1518149375 10.0.0.1 5001 typ host tcptype so",
+        ] {
+            let sdp: floe_sdp::Candidate = text.parse().unwrap();
+            let c = from_sdp_candidate(&sdp).unwrap();
+            assert!(c.tcp_type.is_some());
+            assert_eq!(to_sdp_candidate(&c).to_string(), text);
+            assert_eq!(c.to_sdp_string(), text);
+        }
+        // RFC 6544 §4.5: a TCP candidate without its tcptype cannot be paired.
+        let bare: floe_sdp::Candidate = "candidate:1 1 tcp 1 10.0.0.1 9 typ host".parse().unwrap();
+        assert_eq!(from_sdp_candidate(&bare), Err(Unusable::Transport));
+    }
+
+    #[test]
+    fn mdns_candidates_are_skipped() {
         let mdns: floe_sdp::Candidate = "candidate:1 1 udp 1 abc.local 9 typ host".parse().unwrap();
         assert!(matches!(from_sdp_candidate(&mdns), Err(Unusable::Fqdn(_))));
     }

@@ -76,6 +76,9 @@ pub enum Over {
     /// Bytes on the stream from `source`'s IP to the TURN server at `destination` (TCP, or
     /// TLS for a `turns:` server): open it on first use, report what it reads with
     /// [`Session::handle_stream_data`] and its end with [`Session::handle_stream_closed`].
+    /// Also the bytes of an ICE-TCP connection (RFC 6544, already framed) between `source`
+    /// and `destination`, once an agent does ICE-TCP (`floe_ice::Transmit::ice_tcp`); the
+    /// session does not turn it on yet.
     Stream,
     /// A multicast DNS query to `destination` (224.0.0.251:5353 or \[ff02::fb\]:5353): send
     /// it from an ephemeral port (never 5353) on every local address of that family, and
@@ -334,6 +337,9 @@ impl Session {
         for c in media.candidates() {
             // Refusals are the agent's to log.
             match from_sdp_candidate(&c) {
+                Ok(c) if c.tcp_type.is_some() && !agent.config().ice_tcp => {
+                    skipped(&Unusable::Transport);
+                }
                 Ok(c) => {
                     let _ = agent.add_remote_candidate(now, c);
                 }
@@ -588,10 +594,11 @@ impl Session {
     }
 
     fn transmit(&self, t: floe_ice::Transmit) -> Transmit {
+        // A TURN server reached over TCP or TLS, or an ICE-TCP connection (RFC 6544).
         let stream =
             self.config.turn_servers.iter().any(|s| {
                 s.server == t.destination && s.transport == floe_ice::TurnTransport::Stream
-            });
+            }) || t.ice_tcp;
         Transmit {
             source: t.source,
             destination: t.destination,
@@ -649,6 +656,12 @@ impl Session {
     /// Adds a usable remote candidate now, or once the remote description is applied (at
     /// most as many as the agent takes; more are dropped, as the agent would).
     fn add_remote(&mut self, now: Instant, c: floe_ice::Candidate) -> Result<(), SessionError> {
+        // TCP candidates (RFC 6544) only when the agent does ICE-TCP, which the session does
+        // not turn on yet: skipped without error, as before.
+        if c.tcp_type.is_some() && !self.agent.as_ref().is_some_and(|a| a.config().ice_tcp) {
+            skipped(&Unusable::Transport);
+            return Ok(());
+        }
         let ready = self.remote_description.is_some();
         match self.agent.as_mut().filter(|_| ready) {
             Some(agent) => agent.add_remote_candidate(now, c)?,

@@ -39,6 +39,7 @@ pub fn host(addr: SocketAddr, priority: u32) -> Candidate {
         priority,
         foundation: "1".into(),
         component: 1,
+        tcp_type: None,
     }
 }
 
