@@ -10,57 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// `floe VERB URL --bind 127.0.0.1 --json EXTRA…`, its stdout lines coming through a channel.
-fn peer(verb: &str, url: &str, extra: &[&str]) -> (Guard, mpsc::Receiver<serde_json::Value>) {
-    let mut child: Child = Command::new(FLOE)
-        .args([verb, url, "--bind", "127.0.0.1", "--json"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn floe");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    (Guard(child), rx)
-}
-
-/// Reads events until one satisfies `pred`; returns it and everything read.
-fn until(
-    rx: &mpsc::Receiver<serde_json::Value>,
-    limit: Duration,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> (serde_json::Value, Vec<serde_json::Value>) {
-    let end = Instant::now() + limit;
-    let mut seen = Vec::new();
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(v) if pred(&v) => return (v, seen),
-            Ok(v) => seen.push(v),
-            Err(_) => panic!("not seen within {limit:?}; events: {seen:#?}"),
-        }
-    }
-}
-
-fn signal_url(room: &str) -> (Guard, String) {
-    let (server, first) = start_server(&["signal", "--listen", "127.0.0.1:0"]);
-    let url = format!("{}{room}", first["url"].as_str().unwrap());
-    (server, url)
-}
-
-fn connected(v: &serde_json::Value) -> bool {
-    v["event"] == "connectionstatechange" && v["state"] == "connected"
-}
-
 /// Without --send or --echo the caller does not leave at `connected`: it stays (consent
 /// running) until the other side says bye, then exits 0.
 #[test]

@@ -1,10 +1,12 @@
-//! What the CLI tests share: running `floe`, and killing what they started. Built on the
+//! What the CLI tests share: running `floe`, `floe call` / `floe answer` peers read event by
+//! event, a signaling room, and killing what they started. Built on the
 //! coturn tests' module, which has the child-process helpers.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 #[path = "../coturn/mod.rs"]
 mod coturn;
@@ -35,4 +37,55 @@ pub fn start_server(args: &[&str]) -> (Guard, serde_json::Value) {
     BufReader::new(stdout).read_line(&mut line).expect("read");
     let value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
     (guard, value)
+}
+
+/// `floe VERB URL --bind 127.0.0.1 --json EXTRA…`, its stdout lines coming through a channel.
+pub fn peer(verb: &str, url: &str, extra: &[&str]) -> (Guard, mpsc::Receiver<serde_json::Value>) {
+    let mut child: Child = Command::new(FLOE)
+        .args([verb, url, "--bind", "127.0.0.1", "--json"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn floe");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (Guard(child), rx)
+}
+
+/// Reads events until one satisfies `pred`; returns it and everything read.
+pub fn until(
+    rx: &mpsc::Receiver<serde_json::Value>,
+    limit: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let end = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(v) if pred(&v) => return (v, seen),
+            Ok(v) => seen.push(v),
+            Err(_) => panic!("not seen within {limit:?}; events: {seen:#?}"),
+        }
+    }
+}
+
+pub fn signal_url(room: &str) -> (Guard, String) {
+    let (server, first) = start_server(&["signal", "--listen", "127.0.0.1:0"]);
+    let url = format!("{}{room}", first["url"].as_str().unwrap());
+    (server, url)
+}
+
+pub fn connected(v: &serde_json::Value) -> bool {
+    v["event"] == "connectionstatechange" && v["state"] == "connected"
 }
