@@ -287,12 +287,18 @@ impl<T> ClientTransactions<T> {
     /// Stops retransmitting a request but keeps listening for its response until the
     /// transaction's timeout (Rm × RTO from now), then drops it without an event: what RFC 8445
     /// §7.3.1.4 calls cancelling an in-progress check. A response still ends it as usual.
+    ///
+    /// A request whose first transmission has not been taken by [`Self::poll_transmit`] yet is
+    /// still sent once: the caller already counts it as sent, and its response may be what
+    /// the caller waits for (a nominating check, say).
     pub fn stop_retransmitting(&mut self, now: Instant, transaction_id: TransactionId) {
         let config = &self.config;
         if let Some(t) = self.transactions.get_mut(&transaction_id) {
             let rto = t.rto.take().unwrap_or(config.initial_rto);
             t.deadline = after(now, rto.saturating_mul(config.last_wait_multiplier));
-            t.queued = false;
+            if t.transmissions > 1 {
+                t.queued = false;
+            }
             t.silent = true;
         }
     }
@@ -835,5 +841,22 @@ mod tests {
         t.handle_timeout(start + Duration::from_secs(60));
         assert!(t.poll_event().is_none());
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_stopped_request_not_yet_sent_is_still_sent_once() {
+        // RFC 8445 §7.3.1.4 cancels retransmissions, not the first transmission the caller
+        // already counts as sent.
+        let start = Instant::now();
+        let mut t = ClientTransactions::new(TransactionConfig::default());
+        t.start(start, server(), &request(3), false, 3u32).unwrap();
+        t.stop_retransmitting(start, TransactionId::new([3; 12]));
+        assert!(
+            t.poll_transmit().is_some(),
+            "the first transmission goes out"
+        );
+        assert!(t.poll_transmit().is_none());
+        t.handle_timeout(start + Duration::from_secs(5));
+        assert!(t.poll_transmit().is_none(), "and nothing after it");
     }
 }
