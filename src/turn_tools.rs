@@ -132,7 +132,7 @@ impl TurnTarget {
     }
 
     /// Resolves the host to an address of `bind`'s family (see
-    /// [`resolve_server`](crate::stun_tools::resolve_server)).
+    /// [`crate::stun_tools::resolve_server`]).
     pub async fn resolve(&self, bind: Option<IpAddr>) -> Result<SocketAddr> {
         resolve_server(&self.host, self.port, bind).await
     }
