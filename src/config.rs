@@ -297,6 +297,14 @@ pub struct Configuration {
     /// Leave remote `.local` candidates unresolved instead of asking multicast DNS (RFC 6762)
     /// for their addresses; the peer's checks still reach us (peer-reflexive candidates).
     pub disable_mdns: bool,
+    /// ICE over TCP (RFC 6544), off by default: a listening TCP socket on every host address
+    /// (a passive candidate, on another port than the UDP socket) and an active candidate on
+    /// each, and the peer's TCP candidates are used. Off by default because the listeners
+    /// open TCP ports on every host address; UDP pairs are always preferred when both work.
+    pub ice_tcp: bool,
+    /// For tests: bind no UDP socket, so only TCP host candidates are gathered (no STUN or
+    /// TURN either). Implies [`Configuration::ice_tcp`].
+    pub no_udp: bool,
 }
 
 impl Default for Configuration {
@@ -310,6 +318,8 @@ impl Default for Configuration {
             seed: None,
             tls_ca_files: Vec::new(),
             disable_mdns: false,
+            ice_tcp: false,
+            no_udp: false,
         }
     }
 }

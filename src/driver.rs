@@ -2,28 +2,31 @@
 //! and runs one `select!` loop over socket receives, the agent's next deadline and commands
 //! from the handle. After every input it drains the agent's transmits and events.
 //!
-//! TURN servers reached over TCP or TLS get one stream per (base, server), each owned by a
-//! small task of its own; their bytes come back to the loop through a channel.
+//! Byte streams (see `links.rs`) each have a small task of their own, whose bytes come back to
+//! the loop through a channel: one per (base, server) to TURN servers reached over TCP or TLS,
+//! and with ICE-TCP (RFC 6544) the connections the agent asks for and those the listeners
+//! accept. The driver binds one listener per host address, opens and closes connections when
+//! the session says so and writes each ICE-TCP transmit to its connection.
 //!
 //! Everything here is plumbing: what to send, when, and what it means is the
 //! [`floe_session::Session`]'s (signaling, descriptions, mDNS bookkeeping) and its agent's.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use floe_ice::{TransportPolicy, TurnServerConfig};
 use floe_sdp::{Fingerprint, IceCandidateInit, SessionDescriptionInit};
+use floe_session::StreamCommand;
 use floe_session::{Over, Session, SessionConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Configuration, IceTransportPolicy, TurnUrlTransport};
 use crate::error::{Error, Result};
+use crate::links::{run_link, LinkEvent, Open, TlsTarget, What, LINK_QUEUE};
 use crate::mdns::{local_networks, MdnsSocket};
-use crate::net::{bind_udp, recv_any, MAX_DATAGRAM};
+use crate::net::{accept_any, bind_tcp_listener, bind_udp, recv_any, MAX_DATAGRAM};
 use crate::peer::{EventKind, Listener, PeerEvent, Status};
 use crate::stats::StatsReport;
 
@@ -63,26 +66,58 @@ impl std::fmt::Debug for Command {
     }
 }
 
+/// The addresses a driver bound: UDP sockets, and ICE-TCP listeners.
+pub(crate) struct Bound {
+    pub(crate) udp: Vec<SocketAddr>,
+    pub(crate) tcp: Vec<SocketAddr>,
+}
+
+/// Binds an ICE-TCP listener on `ip`, on an ephemeral port other than `udp_port` (the agent
+/// must not see one address for both).
+fn bind_listener(ip: IpAddr, udp_port: Option<u16>) -> Option<(TcpListener, SocketAddr)> {
+    for _ in 0..4 {
+        let listener = bind_tcp_listener(SocketAddr::new(ip, 0)).ok()?;
+        let addr = listener.local_addr().ok()?;
+        if Some(addr.port()) != udp_port {
+            return Some((listener, addr));
+        }
+    }
+    None
+}
+
 /// Binds the sockets, resolves STUN servers and spawns the task. Returns the bound addresses.
 pub(crate) async fn spawn(
     config: Configuration,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<PeerEvent>,
     data: mpsc::Sender<Vec<u8>>,
-) -> Result<Vec<SocketAddr>> {
+) -> Result<Bound> {
+    let ice_tcp = config.ice_tcp || config.no_udp;
     let mut sockets = Vec::new();
     let mut locals = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    let mut tcp_locals = Vec::new();
     for addr in config.bind.resolve()? {
         // An address that cannot be bound (an interface going away) is skipped, like a browser
         // would; only no address at all is an error.
-        let Ok(socket) = bind_udp(addr) else { continue };
-        let Ok(local) = socket.local_addr() else {
-            continue;
-        };
-        sockets.push(socket);
-        locals.push(local);
+        let mut udp_port = None;
+        if !config.no_udp {
+            let Ok(socket) = bind_udp(addr) else { continue };
+            let Ok(local) = socket.local_addr() else {
+                continue;
+            };
+            udp_port = Some(local.port());
+            sockets.push(socket);
+            locals.push(local);
+        }
+        if ice_tcp {
+            if let Some((listener, local)) = bind_listener(addr.ip(), udp_port) {
+                tcp_listeners.push(listener);
+                tcp_locals.push(local);
+            }
+        }
     }
-    if sockets.is_empty() {
+    if sockets.is_empty() && tcp_listeners.is_empty() {
         return Err(Error::NoUsableAddress);
     }
     let mut stun_servers = Vec::new();
@@ -137,7 +172,12 @@ pub(crate) async fn spawn(
             }
         }
     }
-    let ips: Vec<_> = locals.iter().map(SocketAddr::ip).collect();
+    let mut ips: Vec<_> = locals.iter().map(SocketAddr::ip).collect();
+    for l in &tcp_locals {
+        if !ips.contains(&l.ip()) {
+            ips.push(l.ip());
+        }
+    }
     let session_config = SessionConfig {
         stun_servers,
         turn_servers,
@@ -157,15 +197,22 @@ pub(crate) async fn spawn(
             .map(|n| floe_session::LocalNetwork::new(n.ip, n.prefix))
             .collect(),
         lite: false,
+        ice_tcp,
     };
     let seed = config.seed.unwrap_or_else(crate::convert::os_random);
+    let mut session = Session::new(session_config, &locals, seed);
+    for l in &tcp_locals {
+        session.add_local_tcp_listener(Instant::now(), *l);
+    }
     let driver = Driver {
-        session: Session::new(session_config, &locals, seed),
+        session,
         turn_streams,
         links: HashMap::new(),
         link_events: mpsc::channel(LINK_QUEUE),
         sockets,
         locals: locals.clone(),
+        tcp_listeners,
+        tcp_locals: tcp_locals.clone(),
         mdns: None,
         mdns_unavailable: false,
         listeners: Vec::new(),
@@ -176,95 +223,37 @@ pub(crate) async fn spawn(
         close_reply: None,
     };
     tokio::spawn(driver.run(commands));
-    Ok(locals)
+    Ok(Bound {
+        udp: locals,
+        tcp: tcp_locals,
+    })
 }
 
 /// What woke the loop.
 enum Input {
     Command(Option<Command>),
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Accept(usize, std::io::Result<(TcpStream, SocketAddr)>),
     Stream(LinkEvent),
     Mdns(std::io::Result<(usize, SocketAddr)>),
     Timeout,
-}
-
-/// TLS parameters of a `turns:` server: the name its certificate must carry, and the config.
-type TlsTarget = Option<(String, Arc<rustls::ClientConfig>)>;
-
-/// What a TURN stream task reports: bytes read, or the end of the stream.
-struct LinkEvent {
-    base: SocketAddr,
-    server: SocketAddr,
-    /// `None`: the stream closed or could not be opened.
-    bytes: Option<Vec<u8>>,
-}
-
-/// Framed messages waiting for a TURN stream before the newest are dropped; also how many
-/// chunks read from the streams may wait for the loop before reading pauses.
-const LINK_QUEUE: usize = 256;
-/// How long opening a TURN stream (TCP, and the TLS handshake) may take.
-const LINK_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Owns one stream to a TURN server: connects from `base`'s IP, writes what `outgoing`
-/// carries, and reports what it reads, then the end.
-async fn run_link(
-    base: SocketAddr,
-    server: SocketAddr,
-    tls: TlsTarget,
-    mut outgoing: mpsc::Receiver<Vec<u8>>,
-    events: mpsc::Sender<LinkEvent>,
-) {
-    let tls = tls
-        .as_ref()
-        .map(|(name, config)| (name.as_str(), config.clone()));
-    let connect = crate::turn_stream::connect(server, Some(base.ip()), tls);
-    if let Ok(Ok(stream)) = tokio::time::timeout(LINK_CONNECT_TIMEOUT, connect).await {
-        let (mut reader, mut writer) = tokio::io::split(stream);
-        let read = async {
-            let mut buf = vec![0u8; 16 * 1024];
-            while let Ok(n @ 1..) = reader.read(&mut buf).await {
-                let bytes = Some(buf[..n].to_vec());
-                // Waiting for room in the queue holds the reads back, and TCP the server.
-                let event = LinkEvent {
-                    base,
-                    server,
-                    bytes,
-                };
-                if events.send(event).await.is_err() {
-                    break;
-                }
-            }
-        };
-        let write = async {
-            while let Some(bytes) = outgoing.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    break;
-                }
-            }
-        };
-        tokio::select! {
-            () = read => {}
-            () = write => {}
-        }
-    }
-    let end = LinkEvent {
-        base,
-        server,
-        bytes: None,
-    };
-    let _ = events.send(end).await;
 }
 
 struct Driver {
     session: Session,
     /// TURN servers reached over a stream, with their TLS parameters (`None`: plain TCP).
     turn_streams: HashMap<SocketAddr, TlsTarget>,
-    /// The open streams, by (base, server): the sending half of each task's queue.
+    /// The open streams, by (local, remote): (base, server) for a TURN server; for ICE-TCP
+    /// the connection's addresses, or the [`StreamCommand::Connect`]'s while it opens. The
+    /// sending half of each task's queue: dropping it ends the task, which closes the stream.
     links: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     link_events: (mpsc::Sender<LinkEvent>, mpsc::Receiver<LinkEvent>),
     sockets: Vec<UdpSocket>,
     /// `locals[i]` is the bound address of `sockets[i]`: the session's bases.
     locals: Vec<SocketAddr>,
+    /// ICE-TCP listeners, and `tcp_locals[i]` the address of `tcp_listeners[i]`.
+    tcp_listeners: Vec<TcpListener>,
+    tcp_locals: Vec<SocketAddr>,
     /// The multicast DNS sockets, opened on the session's first query.
     mdns: Option<MdnsSocket>,
     /// They could not be opened: queries are dropped (the names stay unresolved).
@@ -301,6 +290,7 @@ impl Driver {
             let input = tokio::select! {
                 cmd = commands.recv() => Input::Command(cmd),
                 (i, res) = recv_any(&self.sockets, &mut recv_buf, rotate) => Input::Datagram(i, res),
+                (i, res) = accept_any(&self.tcp_listeners, rotate) => Input::Accept(i, res),
                 Some(e) = self.link_events.1.recv() => Input::Stream(e),
                 res = mdns_recv => Input::Mdns(res),
                 () = sleep => Input::Timeout,
@@ -327,6 +317,13 @@ impl Driver {
                 }
                 // ICMP errors surface on some platforms as receive errors: not fatal for UDP.
                 Input::Datagram(_, Err(_)) => rotate = rotate.wrapping_add(1),
+                Input::Accept(i, Ok((stream, from))) => {
+                    rotate = rotate.wrapping_add(1);
+                    self.on_accept(now, self.tcp_locals[i], stream, from);
+                }
+                // A connection that went away before it was accepted, or no file descriptor
+                // left: the listener stays.
+                Input::Accept(_, Err(_)) => rotate = rotate.wrapping_add(1),
                 Input::Stream(e) => self.on_stream(now, e),
                 Input::Mdns(Ok((len, from))) => {
                     self.session
@@ -343,20 +340,73 @@ impl Driver {
         }
     }
 
+    /// A listener accepted a connection: the session takes it (a task then carries it) or
+    /// refuses it (past the agent's limits, no agent yet), and it is closed at once.
+    fn on_accept(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        stream: TcpStream,
+        from: SocketAddr,
+    ) {
+        if self
+            .session
+            .handle_stream_accepted(now, listener, from)
+            .is_err()
+        {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(LINK_QUEUE);
+        let events = self.link_events.0.clone();
+        tokio::spawn(run_link(listener, from, Open::Accepted(stream), rx, events));
+        self.links.insert((listener, from), tx);
+    }
+
+    /// What the session asks of its ICE-TCP connections: open one from an IP address (a task
+    /// connects, with a timeout), or close one (its queue is dropped).
+    fn on_stream_command(&mut self, command: StreamCommand) {
+        match command {
+            StreamCommand::Connect { local, remote } => {
+                let (tx, rx) = mpsc::channel(LINK_QUEUE);
+                let events = self.link_events.0.clone();
+                tokio::spawn(run_link(local, remote, Open::Connect, rx, events));
+                self.links.insert((local, remote), tx);
+            }
+            StreamCommand::Close { local, remote } => {
+                self.links.remove(&(local, remote));
+            }
+            _ => {}
+        }
+    }
+
     fn on_stream(&mut self, now: Instant, e: LinkEvent) {
-        let ok = match &e.bytes {
-            Some(bytes) => self
+        let key = (e.local, e.remote);
+        let ok = match e.what {
+            What::Connected(bound) => {
+                // Unless the session closed it while it was opening (the task then ends).
+                if let Some(tx) = self.links.remove(&key) {
+                    self.links.insert((bound, e.remote), tx);
+                    self.session
+                        .handle_stream_connected(now, e.local, e.remote, bound);
+                }
+                true
+            }
+            What::Data(bytes) => self
                 .session
-                .handle_stream_data(now, e.base, e.server, bytes)
+                .handle_stream_data(now, e.local, e.remote, &bytes)
                 .is_ok(),
-            None => {
-                self.session.handle_stream_closed(now, e.base, e.server);
+            What::Closed => {
+                // A TURN stream's end is always reported (the allocation is gone); an ICE-TCP
+                // connection's only while the session still has it (or its Connect).
+                if self.links.remove(&key).is_some() || self.turn_streams.contains_key(&e.remote) {
+                    self.session.handle_stream_closed(now, e.local, e.remote);
+                }
                 false
             }
         };
         if !ok {
             // Dropping the queue's sender ends the task, which closes the stream.
-            self.links.remove(&(e.base, e.server));
+            self.links.remove(&key);
         }
         while let Some(data) = self.session.poll_stream_data() {
             let _ = self.data.try_send(data);
@@ -364,8 +414,8 @@ impl Driver {
     }
 
     /// Sends `len` bytes of `send_buf` as `over` says: on the UDP socket bound at `source`, on
-    /// the stream to a TURN server (opened on first use), or as an mDNS query. False when no
-    /// socket matches.
+    /// an ICE-TCP connection, on the stream to a TURN server (opened on first use), or as an
+    /// mDNS query. False when no socket or connection matches.
     async fn transmit(
         &mut self,
         source: SocketAddr,
@@ -376,13 +426,21 @@ impl Driver {
         let bytes = &self.send_buf[..len];
         match over {
             Over::Stream => {
-                let tls = self.turn_streams.get(&destination).cloned().flatten();
-                let link = self.links.entry((source, destination)).or_insert_with(|| {
+                let key = (source, destination);
+                if !self.links.contains_key(&key) {
+                    // Only TURN streams are opened on first use; ICE-TCP connections when the
+                    // session asks (`StreamCommand::Connect`).
+                    let Some(tls) = self.turn_streams.get(&destination).cloned() else {
+                        return false;
+                    };
                     let (tx, rx) = mpsc::channel(LINK_QUEUE);
                     let events = self.link_events.0.clone();
-                    tokio::spawn(run_link(source, destination, tls, rx, events));
-                    tx
-                });
+                    tokio::spawn(run_link(source, destination, Open::Turn(tls), rx, events));
+                    self.links.insert(key, tx);
+                }
+                let Some(link) = self.links.get(&key) else {
+                    return false;
+                };
                 // A full queue loses the message, as a full socket buffer would.
                 let _ = link.try_send(bytes.to_vec());
                 true
@@ -411,10 +469,17 @@ impl Driver {
         }
     }
 
-    /// Sends what the session queued and forwards its events.
+    /// Follows the session's stream commands, sends what it queued and forwards its events.
     async fn flush(&mut self) {
+        while let Some(c) = self.session.poll_stream_command() {
+            self.on_stream_command(c);
+        }
         while let Some(t) = self.session.poll_transmit(&mut self.send_buf) {
             self.transmit(t.source, t.destination, t.over, t.len).await;
+        }
+        // Closes the agent asked for with its last transmits go after them.
+        while let Some(c) = self.session.poll_stream_command() {
+            self.on_stream_command(c);
         }
         while let Some(event) = self.session.poll_event() {
             self.deliver(event);

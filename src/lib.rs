@@ -30,6 +30,7 @@ pub mod config;
 pub mod convert;
 mod driver;
 mod error;
+mod links;
 mod mdns;
 mod net;
 mod peer;

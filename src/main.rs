@@ -159,6 +159,16 @@ struct PeerCommand {
     /// Also bind loopback interfaces when enumerating (ignored with --bind).
     #[arg(long)]
     include_loopback: bool,
+    /// ICE over TCP (RFC 6544): also listen on a TCP port on every bound address (passive
+    /// candidates), connect out from each (active candidates) and use the peer's TCP
+    /// candidates. For networks that block UDP. Off by default because the listeners open TCP
+    /// ports on every host address; UDP is always preferred when both work.
+    #[arg(long)]
+    ice_tcp: bool,
+    /// Testing: bind no UDP socket, so only TCP host candidates are gathered (no STUN or TURN
+    /// candidates either). Implies --ice-tcp.
+    #[arg(long)]
+    no_udp: bool,
     /// Send this text once connected, again every second until it is echoed back, then leave.
     /// Without --send or --echo the peer stays in the call until the other side leaves,
     /// SIGINT/SIGTERM, --timeout (all exit 0 once connected) or a failure.
@@ -251,6 +261,8 @@ impl PeerCommand {
             relay_only: self.relay_only,
             bind: self.bind,
             include_loopback: self.include_loopback,
+            ice_tcp: self.ice_tcp || self.no_udp,
+            no_udp: self.no_udp,
             send: self.send,
             count: self.count,
             strict: self.strict,

@@ -1,4 +1,5 @@
-//! UDP sockets: binding with socket2, and receiving from whichever of several sockets is ready.
+//! Sockets: binding UDP sockets and ICE-TCP listeners with socket2, and receiving (accepting)
+//! from whichever of several is ready.
 
 use std::future::poll_fn;
 use std::io;
@@ -7,7 +8,7 @@ use std::task::Poll;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::ReadBuf;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 /// Socket buffer size asked for: a burst of checks from many pairs, or data at a few hundred
 /// Mbit/s, should not overflow the kernel's default (often ~200 KiB) between two polls.
@@ -50,6 +51,44 @@ pub async fn recv_any(
                 Poll::Ready(Ok(from)) => return Poll::Ready((i, Ok((read.filled().len(), from)))),
                 Poll::Ready(Err(e)) => return Poll::Ready((i, Err(e))),
                 Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Backlog of an ICE-TCP listener: connections the kernel holds before they are accepted (the
+/// agent takes at most [`floe_ice::MAX_ACCEPTED`] at a time and the rest are closed).
+const LISTEN_BACKLOG: i32 = 32;
+
+/// Binds a listening TCP socket at `addr` (one IP address; port 0: ephemeral) for ICE-TCP
+/// passive candidates (RFC 6544 §4.1), and hands it to tokio. Must be called inside a tokio
+/// runtime.
+pub fn bind_tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Waits for a connection on any of `listeners`. Returns the index of the listener, and the
+/// connection and its peer's address (or the listener's error). Cancel-safe, like
+/// [`recv_any`]; pending forever without listeners.
+pub async fn accept_any(
+    listeners: &[TcpListener],
+    start: usize,
+) -> (usize, io::Result<(TcpStream, SocketAddr)>) {
+    poll_fn(|cx| {
+        let n = listeners.len();
+        for k in 0..n {
+            let i = (start + k) % n;
+            if let Poll::Ready(r) = listeners[i].poll_accept(cx) {
+                return Poll::Ready((i, r));
             }
         }
         Poll::Pending

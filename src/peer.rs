@@ -30,27 +30,37 @@ pub struct PeerConnection {
     events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
     data: Mutex<mpsc::Receiver<Vec<u8>>>,
     local_addresses: Vec<SocketAddr>,
+    tcp_listeners: Vec<SocketAddr>,
 }
 
 impl PeerConnection {
-    /// Binds one UDP socket per configured local address, resolves the STUN servers and starts
-    /// the connection's task. Must be called inside a tokio runtime.
+    /// Binds one UDP socket per configured local address (and with
+    /// [`Configuration::ice_tcp`] a listening TCP socket on each), resolves the STUN servers
+    /// and starts the connection's task. Must be called inside a tokio runtime.
     pub async fn new(config: Configuration) -> Result<Self> {
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE);
-        let local_addresses = driver::spawn(config, command_rx, event_tx, data_tx).await?;
+        let bound = driver::spawn(config, command_rx, event_tx, data_tx).await?;
         Ok(Self {
             commands: command_tx,
             events: Mutex::new(event_rx),
             data: Mutex::new(data_rx),
-            local_addresses,
+            local_addresses: bound.udp,
+            tcp_listeners: bound.tcp,
         })
     }
 
-    /// The bound local addresses (the bases of the host candidates).
+    /// The bound local UDP addresses (the bases of the UDP host candidates); empty with
+    /// [`Configuration::no_udp`].
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.local_addresses
+    }
+
+    /// The addresses of the listening TCP sockets (the passive ICE-TCP candidates, RFC 6544);
+    /// empty without [`Configuration::ice_tcp`].
+    pub fn tcp_listeners(&self) -> &[SocketAddr] {
+        &self.tcp_listeners
     }
 
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
@@ -81,8 +91,8 @@ impl PeerConnection {
     }
 
     /// `addIceCandidate(candidate)`: a trickled remote candidate; `None` or an empty candidate
-    /// string means end-of-candidates. TCP and unresolved (mDNS) candidates are ignored, as
-    /// browsers ignore what they cannot use.
+    /// string means end-of-candidates. TCP candidates (without [`Configuration::ice_tcp`]) and
+    /// unresolved (mDNS) candidates are ignored, as browsers ignore what they cannot use.
     pub async fn add_ice_candidate(&self, candidate: Option<IceCandidateInit>) -> Result<()> {
         self.call(|r| Command::AddCandidate(candidate, r)).await
     }

@@ -88,11 +88,17 @@ pub async fn run(
     let name = opts.name.as_str();
     let pc = PeerConnection::new(config).await?;
     let addrs: Vec<String> = pc.local_addresses().iter().map(|a| a.to_string()).collect();
+    let tcp: Vec<String> = pc.tcp_listeners().iter().map(|a| a.to_string()).collect();
+    let text = if tcp.is_empty() {
+        addrs.join(" ")
+    } else {
+        format!("{} tcp {}", addrs.join(" "), tcp.join(" "))
+    };
     tl.event(
         name,
         "bound",
-        &addrs.join(" "),
-        json!({ "addresses": addrs }),
+        text.trim(),
+        json!({ "addresses": addrs, "tcp_listeners": tcp }),
     );
     let mut out = Outcome::default();
     let mut bye = false;
@@ -504,6 +510,9 @@ fn event_fields(event: &PeerEvent) -> serde_json::Value {
         PeerEvent::SelectedCandidatePairChange { local, remote } => json!({
             "local": local.to_string(),
             "remote": remote.to_string(),
+            "protocol": local.transport.to_string(),
+            "local_tcptype": local.tcp_type.map(|t| t.to_string()),
+            "remote_tcptype": remote.tcp_type.map(|t| t.to_string()),
         }),
     }
 }

@@ -354,6 +354,10 @@ pub struct PeerArgs {
     pub bind: Vec<IpAddr>,
     /// Also bind loopback interfaces when enumerating.
     pub include_loopback: bool,
+    /// ICE over TCP (RFC 6544) as well as UDP.
+    pub ice_tcp: bool,
+    /// No UDP sockets: TCP host candidates only (testing).
+    pub no_udp: bool,
     /// Text to send once connected, again every second until echoed.
     pub send: Option<String>,
     /// Probes of `send` to send, one second apart.
@@ -418,6 +422,8 @@ pub async fn peer(role: Role, args: PeerArgs, tl: Timeline) -> Result<()> {
             ipv4_only: false,
         },
         tls_ca_files: args.ca.clone(),
+        ice_tcp: args.ice_tcp,
+        no_udp: args.no_udp,
         ..Configuration::default()
     };
     let name = match role {

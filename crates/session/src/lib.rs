@@ -77,6 +77,7 @@ pub mod stats;
 
 pub use error::SessionError;
 pub use event::{EventKind, PeerConnectionState, PeerEvent, SignalingState, Status};
+pub use floe_ice::StreamCommand;
 pub use lookups::LocalNetwork;
 pub use session::{Over, Session, SessionConfig, Transmit, MIN_TRANSMIT_BUFFER};
 pub use stats::StatsReport;

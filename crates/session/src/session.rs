@@ -50,6 +50,12 @@ pub struct SessionConfig {
     /// Run as an ICE-lite agent (RFC 8445 §2.5), the server case: host candidates only, no
     /// checks of its own, always controlled; descriptions carry `a=ice-lite`.
     pub lite: bool,
+    /// ICE over TCP (RFC 6544, [`floe_ice::AgentConfig::ice_tcp`]; off by default): TCP
+    /// candidates are gathered (an active one on every host address, a passive one on every
+    /// listener registered with [`Session::add_local_tcp_listener`]) and the peer's are used.
+    /// The runtime then follows [`Session::poll_stream_command`]. UDP pairs always outrank
+    /// TCP ones. Off, remote TCP candidates are skipped.
+    pub ice_tcp: bool,
 }
 
 impl Default for SessionConfig {
@@ -64,6 +70,7 @@ impl Default for SessionConfig {
             mdns: true,
             local_networks: Vec::new(),
             lite: false,
+            ice_tcp: false,
         }
     }
 }
@@ -77,8 +84,9 @@ pub enum Over {
     /// TLS for a `turns:` server): open it on first use, report what it reads with
     /// [`Session::handle_stream_data`] and its end with [`Session::handle_stream_closed`].
     /// Also the bytes of an ICE-TCP connection (RFC 6544, already framed) between `source`
-    /// and `destination`, once an agent does ICE-TCP (`floe_ice::Transmit::ice_tcp`); the
-    /// session does not turn it on yet.
+    /// and `destination` ([`SessionConfig::ice_tcp`]): write them to that connection, which
+    /// [`Session::handle_stream_connected`] or [`Session::handle_stream_accepted`] reported;
+    /// none is opened for it.
     Stream,
     /// A multicast DNS query to `destination` (224.0.0.251:5353 or \[ff02::fb\]:5353): send
     /// it from an ephemeral port (never 5353) on every local address of that family, and
@@ -111,6 +119,8 @@ pub struct Session {
     /// Seeds the agent; a new agent (there is one per session) would take the same.
     seed: [u8; 32],
     bases: Vec<SocketAddr>,
+    /// ICE-TCP listeners, handed to the agent when it is created.
+    tcp_listeners: Vec<SocketAddr>,
     /// Created once the role is known: by `create_offer` (controlling) or by applying a remote
     /// offer (controlled), since the agent takes its role at construction.
     agent: Option<IceAgent>,
@@ -152,6 +162,7 @@ impl Session {
             config,
             seed: agent_seed,
             bases: bases.to_vec(),
+            tcp_listeners: Vec::new(),
             agent: None,
             fingerprint,
             signaling_state: SignalingState::Stable,
@@ -440,9 +451,11 @@ impl Session {
         range
     }
 
-    /// Bytes read from the stream from `base` to the TURN server `server`. Application data
-    /// they carried comes out of [`Session::poll_stream_data`]. An error means the stream lost
-    /// its framing: close it.
+    /// Bytes read from the stream from `base` to the TURN server `server`, or from an ICE-TCP
+    /// connection (`base` its local address, `server` its remote one). Application data they
+    /// carried comes out of [`Session::poll_stream_data`]. An error means the stream lost its
+    /// framing (or an accepted ICE-TCP connection did not start with an authenticated check):
+    /// close it.
     pub fn handle_stream_data(
         &mut self,
         now: Instant,
@@ -458,7 +471,9 @@ impl Session {
         result.map_err(SessionError::from)
     }
 
-    /// The stream from `base` to `server` ended (or could not be opened).
+    /// The stream from `base` to `server` ended (or could not be opened). Also an ICE-TCP
+    /// connection that ended, or a [`floe_ice::StreamCommand::Connect`] that failed (with its
+    /// addresses).
     pub fn handle_stream_closed(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
         if let Some(agent) = self.agent.as_mut() {
             agent.handle_stream_closed(now, base, server);
@@ -466,9 +481,69 @@ impl Session {
         self.collect_events();
     }
 
-    /// The next application datagram that arrived over a TURN stream.
+    /// The next application datagram that arrived over a TURN stream or an ICE-TCP
+    /// connection.
     pub fn poll_stream_data(&mut self) -> Option<Vec<u8>> {
         self.agent.as_mut()?.poll_stream_data()
+    }
+
+    /// Registers a listening TCP socket bound at `addr` (one IP address, not the unspecified
+    /// one, on another port than the UDP sockets): a passive ICE-TCP candidate, and an active
+    /// one on its IP address ([`floe_ice::IceAgent::add_local_tcp_listener`]). Ignored without
+    /// [`SessionConfig::ice_tcp`]. May be called before the agent exists: it gets them all.
+    pub fn add_local_tcp_listener(&mut self, now: Instant, addr: SocketAddr) {
+        if !self.config.ice_tcp || self.tcp_listeners.contains(&addr) {
+            return;
+        }
+        self.tcp_listeners.push(addr);
+        if let Some(agent) = &mut self.agent {
+            agent.add_local_tcp_listener(now, addr);
+        }
+        self.collect_events();
+    }
+
+    /// The next thing the agent asks of the runtime's ICE-TCP connections: open one
+    /// ([`floe_ice::StreamCommand::Connect`]: from the IP address of `local`, any port, with a
+    /// timeout) or close one ([`floe_ice::StreamCommand::Close`]). Drain it after every input,
+    /// like [`Session::poll_transmit`].
+    pub fn poll_stream_command(&mut self) -> Option<floe_ice::StreamCommand> {
+        self.agent.as_mut()?.poll_stream_command()
+    }
+
+    /// The connection a [`floe_ice::StreamCommand::Connect`] asked for is open: `local` and
+    /// `remote` as in the command, `bound` its local address
+    /// ([`floe_ice::IceAgent::handle_stream_connected`]).
+    pub fn handle_stream_connected(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bound: SocketAddr,
+    ) {
+        if let Some(agent) = self.agent.as_mut() {
+            agent.handle_stream_connected(now, local, remote, bound);
+        }
+        self.collect_events();
+    }
+
+    /// A listener registered with [`Session::add_local_tcp_listener`] accepted a connection
+    /// from `remote` ([`floe_ice::IceAgent::handle_stream_accepted`]). An error (no agent yet,
+    /// ICE-TCP off, too many connections, closed): close the connection at once.
+    pub fn handle_stream_accepted(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<(), SessionError> {
+        let agent =
+            self.agent
+                .as_mut()
+                .ok_or(SessionError::Ice(floe_ice::IceError::StreamRefused(
+                    "no ICE agent yet",
+                )))?;
+        let result = agent.handle_stream_accepted(now, listener, remote);
+        self.collect_events();
+        result.map_err(SessionError::from)
     }
 
     /// A datagram an mDNS socket received (answers to [`Over::Multicast`] queries). Answers
@@ -630,11 +705,15 @@ impl Session {
             transport_policy: self.config.transport_policy,
             software: self.config.software.clone(),
             lite: self.config.lite,
+            ice_tcp: self.config.ice_tcp,
             ..AgentConfig::default()
         };
         let mut agent = IceAgent::new(config, now, self.seed);
         for base in &self.bases {
             agent.add_local_socket(now, *base);
+        }
+        for listener in &self.tcp_listeners {
+            agent.add_local_tcp_listener(now, *listener);
         }
         agent
     }
@@ -656,8 +735,8 @@ impl Session {
     /// Adds a usable remote candidate now, or once the remote description is applied (at
     /// most as many as the agent takes; more are dropped, as the agent would).
     fn add_remote(&mut self, now: Instant, c: floe_ice::Candidate) -> Result<(), SessionError> {
-        // TCP candidates (RFC 6544) only when the agent does ICE-TCP, which the session does
-        // not turn on yet: skipped without error, as before.
+        // TCP candidates (RFC 6544) only when the agent does ICE-TCP (`SessionConfig::ice_tcp`):
+        // skipped without error otherwise.
         if c.tcp_type.is_some() && !self.agent.as_ref().is_some_and(|a| a.config().ice_tcp) {
             skipped(&Unusable::Transport);
             return Ok(());
