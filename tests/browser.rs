@@ -9,7 +9,11 @@
 //! types. Chromium hides its host addresses behind mDNS names by default, so floe learns the
 //! browser's address as a peer-reflexive candidate from its checks.
 //!
-//! Needs root (`ip netns`), `/usr/bin/chromium` (or `FLOE_CHROMIUM`), node, and playwright-core
+//! The ICE-TCP cases (RFC 6544) drop all UDP in the namespace with nftables
+//! ([`Netns::block_udp`]): floe listens on TCP (`--ice-tcp`) and Chromium, which only ever
+//! connects actively, reaches it there.
+//!
+//! Needs root (`ip netns`, `nft`), `/usr/bin/chromium` (or `FLOE_CHROMIUM`), node, and playwright-core
 //! installed in `tests/browser` (`npm ci`). Without them the tests print that they skipped,
 //! except in CI (`CI` set), where they fail.
 
@@ -389,6 +393,25 @@ struct Measured {
     floe_ms: f64,
     browser_pair: (End, End),
     floe_pair: (End, End),
+    /// What the browser gathered, from its log: `transport type [tcptype]` per candidate.
+    browser_gathered: Vec<String>,
+}
+
+/// `transport type [tcptype]` of each candidate the page logged as gathered.
+fn gathered(result: &Value) -> Vec<String> {
+    let mut kinds: Vec<String> = result["log"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["text"].as_str()?.strip_prefix("icecandidate candidate:"))
+        .filter_map(|c| c.parse::<floe::sdp::Candidate>().ok())
+        .map(|c| {
+            let tcp_type = c.tcp_type.map_or_else(String::new, |t| format!(" {t}"));
+            format!("{} {}{tcp_type}", c.transport, c.typ)
+        })
+        .collect();
+    kinds.sort();
+    kinds
 }
 
 fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
@@ -486,7 +509,8 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         assert!(
             [&b_local, &b_remote, &floe_local, &floe_remote]
                 .iter()
-                .all(|e| e.protocol.eq_ignore_ascii_case(protocol)),
+                .all(|e| e.protocol.eq_ignore_ascii_case(protocol))
+                && selected["protocol"] == protocol,
             "{}: the pair is not {protocol}: browser {} -> {}, floe {} -> {}\n{}",
             case.name,
             show(&b_local),
@@ -506,10 +530,13 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         case.name,
         context()
     );
+    // With UDP blocked, floe's mDNS lookups of the browser's names and its UDP checks can only
+    // time out, which takes longer than the browser stays: floe is connected, not completed.
     assert!(
-        events
-            .iter()
-            .any(|v| v["event"] == "iceconnectionstatechange" && v["state"] == "completed"),
+        case.block_udp
+            || events
+                .iter()
+                .any(|v| v["event"] == "iceconnectionstatechange" && v["state"] == "completed"),
         "{}: floe did not complete\n{}",
         case.name,
         context()
@@ -555,6 +582,7 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
             .expect("offer_to_connected_ms"),
         browser_pair: (b_local, b_remote),
         floe_pair: (floe_local, floe_remote),
+        browser_gathered: gathered(&result),
     }
 }
 
@@ -576,6 +604,18 @@ fn browser_result(node: &Proc) -> Value {
         .rev()
         .find(|v| v.get("ok").is_some())
         .unwrap_or_else(|| panic!("no result from run.mjs\n{}", node.output()))
+}
+
+/// `a x2, b` from sorted `[a, a, b]`.
+fn counted(sorted: &[String]) -> String {
+    sorted
+        .chunk_by(|a, b| a == b)
+        .map(|run| match run.len() {
+            1 => run[0].clone(),
+            n => format!("{} x{n}", run[0]),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -632,13 +672,15 @@ fn run_case(case: &Case, turn: Option<&dyn Fn(&Netns) -> Guard>) {
     println!(
         "{}: {who_offers}; median of {} runs: browser ICE connected {b:.1} ms after the offer was \
          {browser_from}, floe connected {f:.1} ms after the offer was {floe_from}; \
-         last run: browser pair {} -> {}, floe pair {} -> {}; pair types seen: {}",
+         last run: browser pair {} -> {}, floe pair {} -> {}, browser gathered [{}]; \
+         pair types seen: {}",
         case.name,
         measured.len(),
         show(bl),
         show(br),
         show(fl),
         show(fr),
+        counted(&last.browser_gathered),
         types.join("; ")
     );
 }
