@@ -9,11 +9,15 @@
 //! types. Chromium hides its host addresses behind mDNS names by default, so floe learns the
 //! browser's address as a peer-reflexive candidate from its checks.
 //!
-//! Needs root (`ip netns`), `/usr/bin/chromium` (or `FLOE_CHROMIUM`), node, and playwright-core
+//! The ICE-TCP cases (RFC 6544) drop all UDP in the namespace with nftables
+//! ([`Netns::block_udp`]): floe listens on TCP (`--ice-tcp`) and Chromium, which only ever
+//! connects actively, reaches it there.
+//!
+//! Needs root (`ip netns`, `nft`), `/usr/bin/chromium` (or `FLOE_CHROMIUM`), node, and playwright-core
 //! installed in `tests/browser` (`npm ci`). Without them the tests print that they skipped,
 //! except in CI (`CI` set), where they fail.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -93,6 +97,38 @@ impl Netns {
             }
         }
         Ok(ns)
+    }
+
+    /// Drops every UDP datagram in the namespace, in and out (also between floe and the
+    /// browser, on its one address): ICE can then only succeed over TCP. The table goes with the
+    /// namespace.
+    fn block_udp(&self) -> Result<(), String> {
+        const RULES: &str = "table inet floe_block_udp {
+            chain input { type filter hook input priority 0; meta l4proto udp drop; }
+            chain output { type filter hook output priority 0; meta l4proto udp drop; }
+            chain forward { type filter hook forward priority 0; meta l4proto udp drop; }
+        }";
+        let mut nft = self
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run nft: {e}"))?;
+        let written = nft
+            .stdin
+            .take()
+            .expect("nft stdin")
+            .write_all(RULES.as_bytes());
+        let out = nft.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+        match written {
+            Ok(()) if out.status.success() => Ok(()),
+            _ => Err(format!(
+                "nft -f - (blocking UDP): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        }
     }
 
     /// `ip netns exec NAME program`.
@@ -272,8 +308,17 @@ fn runs() -> usize {
         .unwrap_or(3)
 }
 
-/// One side of a pair: `(type, address, port)`.
-type End = (String, String, u16);
+/// One side of a pair.
+struct End {
+    typ: String,
+    /// Empty when the browser hides it.
+    address: String,
+    port: u16,
+    /// `udp` or `tcp`.
+    protocol: String,
+    /// `active`, `passive` or `so` for TCP.
+    tcp_type: Option<String>,
+}
 
 /// floe's `selectedcandidatepairchange` event: `local` and `remote` candidate lines.
 fn floe_pair(event: &Value) -> (End, End) {
@@ -282,27 +327,46 @@ fn floe_pair(event: &Value) -> (End, End) {
             .as_str()
             .unwrap_or_else(|| panic!("no {key}: {event}"));
         let c: floe::sdp::Candidate = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
-        (c.typ.to_string(), c.address.to_string(), c.port)
+        End {
+            typ: c.typ.to_string(),
+            address: c.address.to_string(),
+            port: c.port,
+            protocol: c.transport.to_string(),
+            tcp_type: c.tcp_type.map(|t| t.to_string()),
+        }
     };
     (end("local"), end("remote"))
 }
 
+/// A side of run.mjs's `selected` pair (from getStats).
 fn browser_end(v: &Value) -> End {
-    (
-        v["type"].as_str().unwrap_or("?").into(),
-        v["address"].as_str().unwrap_or("").into(),
-        v["port"]
+    let text = |key: &str| v[key].as_str().unwrap_or("").to_owned();
+    End {
+        typ: v["type"].as_str().unwrap_or("?").into(),
+        address: text("address"),
+        port: v["port"]
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(0),
-    )
+        protocol: text("protocol"),
+        tcp_type: v["tcpType"].as_str().map(str::to_owned),
+    }
 }
 
 fn show(e: &End) -> String {
-    let addr = if e.1.is_empty() { "(hidden)" } else { &e.1 };
-    format!("{} {addr}:{}", e.0, e.2)
+    let addr = if e.address.is_empty() {
+        "(hidden)"
+    } else {
+        &e.address
+    };
+    let tcp_type = e
+        .tcp_type
+        .as_ref()
+        .map_or_else(String::new, |t| format!(" {t}"));
+    format!("{} {}{tcp_type} {addr}:{}", e.typ, e.protocol, e.port)
 }
 
+#[derive(Default)]
 struct Case {
     name: &'static str,
     /// The page calls and `floe answer` answers; otherwise `floe call` calls the page.
@@ -318,6 +382,10 @@ struct Case {
     echo: bool,
     /// Runs in a row, instead of `FLOE_BROWSER_RUNS` (3).
     runs: Option<usize>,
+    /// No UDP at all in the namespace ([`Netns::block_udp`]).
+    block_udp: bool,
+    /// The selected pair's protocol both sides must report (`udp`, `tcp`), if checked.
+    protocol: Option<&'static str>,
 }
 
 struct Measured {
@@ -325,6 +393,25 @@ struct Measured {
     floe_ms: f64,
     browser_pair: (End, End),
     floe_pair: (End, End),
+    /// What the browser gathered, from its log: `transport type [tcptype]` per candidate.
+    browser_gathered: Vec<String>,
+}
+
+/// `transport type [tcptype]` of each candidate the page logged as gathered.
+fn gathered(result: &Value) -> Vec<String> {
+    let mut kinds: Vec<String> = result["log"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["text"].as_str()?.strip_prefix("icecandidate candidate:"))
+        .filter_map(|c| c.parse::<floe::sdp::Candidate>().ok())
+        .map(|c| {
+            let tcp_type = c.tcp_type.map_or_else(String::new, |t| format!(" {t}"));
+            format!("{} {}{tcp_type}", c.transport, c.typ)
+        })
+        .collect();
+    kinds.sort();
+    kinds
 }
 
 fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
@@ -402,7 +489,12 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
     // address for a relay candidate). Chromium's getStats gives no address for its own
     // mDNS-hidden candidates, nor for a remote candidate it learned as peer-reflexive (floe's
     // check arrived before floe's candidate): then the ports must match.
-    let same = |b: &End, f: &End| b.2 == f.2 && (b.1.is_empty() || b.1 == f.1);
+    // A TCP connection's local port is the active side's own: Chromium's stats may name the
+    // port of its `tcptype active` candidate (9, RFC 6544 §4.5) instead.
+    let same = |b: &End, f: &End| {
+        (b.port == f.port || (b.protocol == "tcp" && b.tcp_type.as_deref() == Some("active")))
+            && (b.address.is_empty() || b.address == f.address)
+    };
     assert!(
         same(&b_remote, &floe_local) && same(&b_local, &floe_remote),
         "{}: pairs differ: browser {} -> {}, floe {} -> {}\n{}",
@@ -413,6 +505,21 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         show(&floe_remote),
         context()
     );
+    if let Some(protocol) = case.protocol {
+        assert!(
+            [&b_local, &b_remote, &floe_local, &floe_remote]
+                .iter()
+                .all(|e| e.protocol.eq_ignore_ascii_case(protocol))
+                && selected["protocol"] == protocol,
+            "{}: the pair is not {protocol}: browser {} -> {}, floe {} -> {}\n{}",
+            case.name,
+            show(&b_local),
+            show(&b_remote),
+            show(&floe_local),
+            show(&floe_remote),
+            context()
+        );
+    }
     // floe skips the mDNS candidates it cannot resolve, yet still takes the browser's
     // end-of-candidates, and so completes.
     assert!(
@@ -423,10 +530,13 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         case.name,
         context()
     );
+    // With UDP blocked, floe's mDNS lookups of the browser's names and its UDP checks can only
+    // time out, which takes longer than the browser stays: floe is connected, not completed.
     assert!(
-        events
-            .iter()
-            .any(|v| v["event"] == "iceconnectionstatechange" && v["state"] == "completed"),
+        case.block_udp
+            || events
+                .iter()
+                .any(|v| v["event"] == "iceconnectionstatechange" && v["state"] == "completed"),
         "{}: floe did not complete\n{}",
         case.name,
         context()
@@ -472,6 +582,7 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
             .expect("offer_to_connected_ms"),
         browser_pair: (b_local, b_remote),
         floe_pair: (floe_local, floe_remote),
+        browser_gathered: gathered(&result),
     }
 }
 
@@ -495,6 +606,18 @@ fn browser_result(node: &Proc) -> Value {
         .unwrap_or_else(|| panic!("no result from run.mjs\n{}", node.output()))
 }
 
+/// `a x2, b` from sorted `[a, a, b]`.
+fn counted(sorted: &[String]) -> String {
+    sorted
+        .chunk_by(|a, b| a == b)
+        .map(|run| match run.len() {
+            1 => run[0].clone(),
+            n => format!("{} x{n}", run[0]),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -503,6 +626,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn run_case(case: &Case, turn: Option<&dyn Fn(&Netns) -> Guard>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ns) = setup() else { return };
+    if case.block_udp {
+        if let Err(why) = ns.block_udp() {
+            assert!(std::env::var_os("CI").is_none(), "{}: {why}", case.name);
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    }
     let mut signal = {
         let mut c = ns.command(FLOE);
         c.args(["signal", "--listen", &format!("{IP}:0"), "--json"]);
@@ -526,7 +656,10 @@ fn run_case(case: &Case, turn: Option<&dyn Fn(&Netns) -> Guard>) {
         .iter()
         .map(|m| {
             let ((bl, br), (fl, fr)) = (&m.browser_pair, &m.floe_pair);
-            format!("browser {}->{}, floe {}->{}", bl.0, br.0, fl.0, fr.0)
+            format!(
+                "browser {}->{}, floe {}->{}",
+                bl.typ, br.typ, fl.typ, fr.typ
+            )
         })
         .collect();
     types.sort();
@@ -539,13 +672,15 @@ fn run_case(case: &Case, turn: Option<&dyn Fn(&Netns) -> Guard>) {
     println!(
         "{}: {who_offers}; median of {} runs: browser ICE connected {b:.1} ms after the offer was \
          {browser_from}, floe connected {f:.1} ms after the offer was {floe_from}; \
-         last run: browser pair {} -> {}, floe pair {} -> {}; pair types seen: {}",
+         last run: browser pair {} -> {}, floe pair {} -> {}, browser gathered [{}]; \
+         pair types seen: {}",
         case.name,
         measured.len(),
         show(bl),
         show(br),
         show(fl),
         show(fr),
+        counted(&last.browser_gathered),
         types.join("; ")
     );
 }
@@ -561,6 +696,7 @@ fn browser_calls_floe_with_mdns() {
             floe_extra: Vec::new(),
             echo: true,
             runs: None,
+            ..Case::default()
         },
         None,
     );
@@ -577,6 +713,7 @@ fn floe_calls_browser_with_mdns() {
             floe_extra: Vec::new(),
             echo: true,
             runs: None,
+            ..Case::default()
         },
         None,
     );
@@ -593,6 +730,7 @@ fn browser_calls_floe_without_mdns() {
             floe_extra: Vec::new(),
             echo: true,
             runs: None,
+            ..Case::default()
         },
         None,
     );
@@ -609,9 +747,46 @@ fn floe_calls_browser_without_mdns() {
             floe_extra: Vec::new(),
             echo: true,
             runs: None,
+            ..Case::default()
         },
         None,
     );
+}
+
+/// The page adds a receive-only audio transceiver (`tcp=1`), so Chromium gathers its
+/// `tcptype active` candidates; floe listens on TCP (`--ice-tcp`).
+fn ice_tcp(name: &'static str, browser_calls: bool, block_udp: bool) {
+    run_case(
+        &Case {
+            name,
+            browser_calls,
+            mdns: true,
+            page_extra: "&tcp=1".into(),
+            floe_extra: vec!["--ice-tcp".into()],
+            echo: true,
+            block_udp,
+            protocol: Some(if block_udp { "tcp" } else { "udp" }),
+            ..Case::default()
+        },
+        None,
+    );
+}
+
+#[test]
+fn browser_calls_floe_over_tcp_when_udp_is_blocked() {
+    ice_tcp("browser-calls-tcp", true, true);
+}
+
+#[test]
+fn floe_calls_browser_over_tcp_when_udp_is_blocked() {
+    ice_tcp("floe-calls-tcp", false, true);
+}
+
+/// Both sides offer TCP candidates, yet UDP wins where it works (RFC 6544 §4.2: TCP candidates
+/// get a lower type preference).
+#[test]
+fn udp_is_selected_when_the_namespace_allows_it() {
+    ice_tcp("browser-calls-udp-and-tcp", true, false);
 }
 
 const TURN_PORT: u16 = 3478;
@@ -688,6 +863,7 @@ fn relay_only_browser_through_coturn_calls_floe() {
             floe_extra: Vec::new(),
             echo: true,
             runs: None,
+            ..Case::default()
         },
         Some(&start_coturn),
     );
@@ -718,6 +894,7 @@ fn both_relay(name: &'static str, browser_calls: bool, echo: bool, runs: Option<
             .to_vec(),
             echo,
             runs,
+            ..Case::default()
         },
         Some(&start_coturn),
     );
@@ -777,7 +954,7 @@ fn browser_calls_floe_serve() {
     );
     let remote = browser_end(&result["selected"]["remote"]);
     assert_eq!(
-        remote.2,
+        remote.port,
         port,
         "the pair ends at the server's one port\n{}",
         context()
