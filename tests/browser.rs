@@ -782,8 +782,8 @@ fn floe_calls_browser_over_tcp_when_udp_is_blocked() {
     ice_tcp("floe-calls-tcp", false, true);
 }
 
-/// Both sides offer TCP candidates, yet UDP wins where it works (RFC 6544 §4.2: TCP candidates
-/// get a lower type preference).
+/// Both sides offer TCP candidates, yet UDP wins where it works (floe gives TCP candidates a
+/// lower type preference than RFC 6544 §4.2 does: see crates/ice/DEVIATIONS.md).
 #[test]
 fn udp_is_selected_when_the_namespace_allows_it() {
     ice_tcp("browser-calls-udp-and-tcp", true, false);

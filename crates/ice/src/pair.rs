@@ -160,8 +160,8 @@ impl CandidatePair {
         self.tcp
     }
 
-    /// A pair on a local passive candidate: it is checked only once the peer connected and
-    /// checked it (RFC 6544 §7.2), so the frozen algorithm leaves it alone.
+    /// A pair on a local passive candidate: RFC 6544 §6.2 prunes it; floe keeps it, unchecked,
+    /// for the peer's connection to land on (see DEVIATIONS.md), so the frozen algorithm leaves it alone.
     pub(crate) fn waits_for_peer(&self) -> bool {
         self.tcp == Some(crate::candidate::TcpType::Passive)
     }
