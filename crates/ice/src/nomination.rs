@@ -164,6 +164,7 @@ impl IceAgent {
         self.consent = Some(ConsentFreshness::new(now, (base, remote_addr), interval));
         self.checklist.prune_unchecked();
         self.stop_other_checks(id);
+        self.tcp_close_unselected(now, id);
         // RFC 8656 §12: data on a relayed selected pair uses a channel (4 bytes of framing).
         self.relay_bind_channel(now, base, remote_addr);
         if let (Some(local), Some(remote)) = (local, remote) {

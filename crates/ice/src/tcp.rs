@@ -612,6 +612,32 @@ impl IceAgent {
         let _ = now;
     }
 
+    /// With `selected` chosen, the connections that stand for other pairs are closed: no check
+    /// or data will use them (RFC 6544 lets an agent close them), and each holds a socket on both
+    /// sides. A pair still nominating keeps its connection, and an accepted connection that has
+    /// not sent its first check yet keeps its own deadline.
+    pub(crate) fn tcp_close_unselected(&mut self, now: Instant, selected: PairId) {
+        let Some(tcp) = self.tcp.as_ref() else {
+            return;
+        };
+        let unused: Vec<(SocketAddr, SocketAddr)> = tcp
+            .connections
+            .iter()
+            .filter(|c| {
+                c.remote_key
+                    .is_some_and(|key| match self.checklist.find(c.base, key) {
+                        Some(p) => p.id != selected && !p.nominating,
+                        None => true,
+                    })
+            })
+            .map(|c| (c.local, c.remote))
+            .collect();
+        for (local, remote) in unused {
+            debug!(local = %Addr(local), remote = %Addr(remote), "TCP connection closed: another pair was selected");
+            self.tcp_closed(now, local, remote, true);
+        }
+    }
+
     /// Closes connections that did not open, or (accepted) did not authenticate, in time.
     pub(crate) fn tcp_timeout(&mut self, now: Instant) {
         let Some(tcp) = self.tcp.as_ref() else {

@@ -257,6 +257,38 @@ fn agents_connect_over_tcp_only() {
 }
 
 #[test]
+fn connections_of_pairs_not_selected_are_closed_once_a_pair_is_selected() {
+    // TCP only: each agent opens one connection and accepts one; one pair is selected.
+    let mut net = StreamNet::new(false, true);
+    net.start();
+    net.run_for(Duration::from_secs(3));
+    assert!(net.connected(0) && net.connected(1));
+    assert_eq!((net.connects, net.accepts), ([1, 1], [1, 1]));
+    assert_eq!(net.conns.len(), 1, "{:?}", net.conns);
+    // The one left is the selected pair's, on both sides, and it keeps working well past
+    // consent's 30 s without a connection reopened.
+    net.run_for(Duration::from_secs(40));
+    assert_eq!(net.conns.len(), 1);
+    assert_eq!(net.connects, [1, 1]);
+    net.send(0, b"on the one connection left");
+    net.send(1, b"and back");
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(
+        net.received[1],
+        vec![b"on the one connection left".to_vec()]
+    );
+    assert_eq!(net.received[0], vec![b"and back".to_vec()]);
+
+    // UDP and TCP: the UDP pair is selected and no TCP connection stays open.
+    let mut net = StreamNet::new(true, true);
+    net.start();
+    net.run_for(Duration::from_secs(3));
+    assert!(net.connected(0) && net.connected(1));
+    assert_eq!(net.agents[0].selected_pair().unwrap().tcp_type(), None);
+    assert!(net.conns.is_empty(), "{:?}", net.conns);
+}
+
+#[test]
 fn udp_is_selected_when_udp_and_tcp_both_work() {
     let mut net = StreamNet::new(true, true);
     net.start();
