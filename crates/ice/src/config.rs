@@ -87,8 +87,9 @@ pub struct AgentConfig {
     /// SOFTWARE attribute in requests, if any.
     pub software: Option<String>,
     /// ICE over TCP (RFC 6544): gather TCP candidates (passive ones on the listeners given to
-    /// [`crate::IceAgent::add_local_tcp_listener`], active ones on each host address), pair
-    /// and check remote TCP candidates. Off by default: remote TCP candidates are refused.
+    /// [`crate::IceAgent::add_local_tcp_listener`], active ones on each host address unless
+    /// `lite`), pair and check remote TCP candidates. Off by default: remote TCP candidates
+    /// are refused.
     pub ice_tcp: bool,
 }
 

@@ -134,13 +134,9 @@ impl IceAgent {
             Err(IceError::UnsupportedComponent(candidate.component))
         };
         let valid = match valid {
-            Ok(())
-                if candidate.tcp_type.is_some() && (!self.config.ice_tcp || self.config.lite) =>
-            {
-                Err(IceError::InvalidCandidate(
-                    "a TCP candidate, and ICE-TCP is off",
-                ))
-            }
+            Ok(()) if candidate.tcp_type.is_some() && !self.config.ice_tcp => Err(
+                IceError::InvalidCandidate("a TCP candidate, and ICE-TCP is off"),
+            ),
             other => other,
         };
         if let Err(e) = valid {

@@ -171,13 +171,14 @@ fn opposite(ours: TcpType) -> TcpType {
 
 impl IceAgent {
     fn tcp_on(&self) -> bool {
-        self.config.ice_tcp && !self.config.lite
+        self.config.ice_tcp
     }
 
     /// Registers a TCP socket the runtime listens on, for a passive host candidate
-    /// (RFC 6544 §4.1); also an active candidate on its IP address. Ignored unless
-    /// [`crate::AgentConfig::ice_tcp`] is on (and for a lite agent). Bind it to one address,
-    /// not the unspecified one, and on another port than the UDP sockets.
+    /// (RFC 6544 §4.1); also an active candidate on its IP address, except for a lite agent,
+    /// which never checks and so only accepts. Ignored unless [`crate::AgentConfig::ice_tcp`]
+    /// is on. Bind it to one address, not the unspecified one, and on another port than the
+    /// UDP sockets.
     pub fn add_local_tcp_listener(&mut self, now: Instant, addr: SocketAddr) {
         if self.closed || !self.tcp_on() {
             return;
@@ -210,8 +211,11 @@ impl IceAgent {
             .copied()
             .filter(|l| l.ip() == ip)
             .collect();
-        let active = SocketAddr::new(ip, ACTIVE_TCP_PORT);
-        for (base, tcp_type) in core::iter::once((active, TcpType::Active))
+        // A lite agent sends no checks, so it would never open a connection: no active candidate.
+        let active =
+            (!self.config.lite).then_some((SocketAddr::new(ip, ACTIVE_TCP_PORT), TcpType::Active));
+        for (base, tcp_type) in active
+            .into_iter()
             .chain(listeners.into_iter().map(|l| (l, TcpType::Passive)))
         {
             let foundation =

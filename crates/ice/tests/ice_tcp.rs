@@ -289,6 +289,34 @@ fn connections_of_pairs_not_selected_are_closed_once_a_pair_is_selected() {
 }
 
 #[test]
+fn a_lite_agent_accepts_tcp_and_is_reached_over_it() {
+    let mut net = StreamNet::with_answerer(false, true, true);
+    net.start();
+    // The lite agent never checks, so it offers its passive candidate and no active one.
+    let lite_tcp: Vec<_> = net.agents[1]
+        .local_candidates()
+        .iter()
+        .filter_map(|c| c.tcp_type)
+        .collect();
+    assert_eq!(lite_tcp, vec![TcpType::Passive]);
+    net.run_for(Duration::from_secs(3));
+    for i in 0..2 {
+        assert!(net.connected(i), "agent {i}: {:?}", net.events[i]);
+        assert!(net.agents[i].selected_pair().unwrap().tcp_type().is_some());
+    }
+    // One connection, opened by the full agent; the lite agent opened none.
+    assert_eq!((net.connects, net.accepts), ([1, 0], [0, 1]));
+    // Consent holds over the connection: the lite agent hears the full agent's checks.
+    net.run_for(Duration::from_secs(40));
+    assert!(net.connected(0) && net.connected(1));
+    net.send(0, b"to the lite agent");
+    net.send(1, b"and back");
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(net.received[1], vec![b"to the lite agent".to_vec()]);
+    assert_eq!(net.received[0], vec![b"and back".to_vec()]);
+}
+
+#[test]
 fn udp_is_selected_when_udp_and_tcp_both_work() {
     let mut net = StreamNet::new(true, true);
     net.start();

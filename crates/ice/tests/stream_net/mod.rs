@@ -51,15 +51,23 @@ pub struct StreamNet {
     rng: u64,
     /// Drop every UDP datagram.
     pub udp_blocked: bool,
+    /// Agent 1 is an ICE-lite agent.
+    lite: bool,
 }
 
 impl StreamNet {
     /// Agent 0 controls. `udp` and `tcp` say whether each agent gets a UDP socket and a TCP
     /// listener (10.0.0.1 for agent 0, 10.0.0.2 for agent 1).
     pub fn new(udp: bool, tcp: bool) -> Self {
+        Self::with_answerer(udp, tcp, false)
+    }
+
+    /// As [`Self::new`], with agent 1 an ICE-lite agent when `lite`.
+    pub fn with_answerer(udp: bool, tcp: bool, lite: bool) -> Self {
         let now = Instant::now();
-        let config = |controlling| AgentConfig {
+        let config = |controlling, lite| AgentConfig {
             controlling,
+            lite,
             ice_tcp: true,
             ..AgentConfig::default()
         };
@@ -67,8 +75,8 @@ impl StreamNet {
             now,
             start: now,
             agents: [
-                IceAgent::new(config(true), now, [1; 32]),
-                IceAgent::new(config(false), now, [2; 32]),
+                IceAgent::new(config(true, false), now, [1; 32]),
+                IceAgent::new(config(false, lite), now, [2; 32]),
             ],
             udp: [None, None],
             listeners: [None, None],
@@ -83,6 +91,7 @@ impl StreamNet {
             chunked: false,
             rng: 0x9e37_79b9_7f4a_7c15,
             udp_blocked: false,
+            lite,
         };
         for i in 0..2 {
             let ip = format!("10.0.0.{}", i + 1);
@@ -110,6 +119,9 @@ impl StreamNet {
             self.agents[0].local_credentials().clone(),
             self.agents[1].local_credentials().clone(),
         );
+        if self.lite {
+            self.agents[0].set_remote_lite(now, true);
+        }
         self.agents[0].set_remote_credentials(now, &c1.ufrag, &c1.pwd);
         self.agents[1].set_remote_credentials(now, &c0.ufrag, &c0.pwd);
         self.flush();
