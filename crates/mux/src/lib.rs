@@ -475,6 +475,30 @@ where
         routed
     }
 
+    /// The session a connectivity check belongs to, by the local ufrag in its USERNAME only:
+    /// for the first message on a new ICE-TCP connection (RFC 6544), which has no remote
+    /// address to go by yet. `None` for anything but a request with a known ufrag (counted as
+    /// [`Mux::route`] counts it).
+    pub fn session_of_check(&mut self, message: &[u8]) -> Option<K> {
+        if !is_stun(message) {
+            self.stats.dropped_malformed += 1;
+            return None;
+        }
+        let Ok(decoded) = Message::decode(message) else {
+            self.stats.dropped_malformed += 1;
+            return None;
+        };
+        let username = match decoded.class() {
+            Class::Request => decoded.raw(types::USERNAME)?,
+            _ => return None,
+        };
+        let found = self.by_username(username.value);
+        if found.is_some() {
+            self.stats.routed += 1;
+        }
+        found
+    }
+
     fn route_stun(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<K> {
         let Ok(message) = Message::decode(datagram) else {
             self.stats.dropped_malformed += 1;

@@ -102,6 +102,24 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn arbitrary_first_frames_never_panic_session_of_check_nor_change_the_tables(
+        frames in prop::collection::vec(datagram(), 1..64),
+    ) {
+        let mut mux = registered();
+        let before = mux.stats();
+        for bytes in &frames {
+            if let Some(key) = mux.session_of_check(bytes) {
+                prop_assert!(key < 8);
+            }
+        }
+        let after = mux.stats();
+        prop_assert_eq!(
+            (after.sessions, after.remotes, after.transactions),
+            (before.sessions, before.remotes, before.transactions)
+        );
+    }
+
+    #[test]
     fn arbitrary_datagrams_never_panic_route_nor_grow_the_tables(
         datagrams in prop::collection::vec((source(), datagram()), 1..64),
     ) {

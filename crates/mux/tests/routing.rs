@@ -83,6 +83,22 @@ fn routes_requests_by_the_local_ufrag_in_username() {
 }
 
 #[test]
+fn the_first_check_on_an_ice_tcp_connection_finds_its_session_by_ufrag_only() {
+    let mut mux = two_sessions();
+    mux.learn_remote(1, addr(1));
+    assert_eq!(mux.session_of_check(&check("ufragTwo:peer", 1)), Some(2));
+    assert_eq!(mux.session_of_check(&check("nobody:peer", 2)), None);
+    // Nothing else names a session: not a request without USERNAME, a response or garbage,
+    // whatever remote addresses the mux knows.
+    assert_eq!(mux.session_of_check(&request(3)), None);
+    assert_eq!(mux.session_of_check(&success(4)), None);
+    assert_eq!(mux.session_of_check(&[0xff; 40]), None);
+    let stats = mux.stats();
+    assert_eq!((stats.routed, stats.dropped_unknown_ufrag), (1, 1));
+    assert_eq!(sizes(stats), (2, 1, 0));
+}
+
+#[test]
 fn requests_without_username_route_by_remote_address() {
     let mut mux = two_sessions();
     assert_eq!(mux.route(addr(5), &request(1)), None);
