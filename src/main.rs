@@ -61,6 +61,14 @@ enum Command {
         /// ICE-lite sessions (RFC 8445 §2.5): the default.
         #[arg(long)]
         lite: bool,
+        /// ICE over TCP (RFC 6544) for peers whose networks drop UDP: one more TCP listener,
+        /// every session's passive candidate, on --ice-tcp-port of the listen address.
+        #[arg(long)]
+        ice_tcp: bool,
+        /// Port of the ICE-TCP listener (implies --ice-tcp; 0: an ephemeral one, the
+        /// default). It cannot be the --listen port, which carries the WebSocket.
+        #[arg(long)]
+        ice_tcp_port: Option<u16>,
     },
     /// Call through a signaling room: send an offer, trickle candidates, connect.
     Call(PeerCommand),
@@ -339,11 +347,14 @@ async fn run(cli: Cli) -> Result<(), floe::Error> {
             max_sessions,
             full,
             lite: _,
+            ice_tcp,
+            ice_tcp_port,
         } => {
             let config = floe::server::ServerConfig {
                 echo,
                 max_sessions,
                 lite: !full,
+                ice_tcp: ice_tcp_port.or(ice_tcp.then_some(0)),
                 ..floe::server::ServerConfig::new(listen)
             };
             cli::tools::serve(config, tl).await

@@ -10,6 +10,12 @@
 //! WebSocket closes, when consent expires (a caller that vanished) or when the server stops; its
 //! table entries go with it.
 //!
+//! With [`ServerConfig::ice_tcp`], peers whose networks drop UDP reach the server over ICE-TCP
+//! (RFC 6544): one more TCP listener, on another port of the same address, is every session's
+//! passive candidate. An accepted connection belongs to the session whose ufrag its first
+//! frame (a check) names, found through the mux as for a datagram; a connection whose first
+//! frame names no session, or that sends none within 10 s, is closed.
+//!
 //! ```no_run
 //! # async fn demo() -> floe::Result<()> {
 //! use floe::server::{Server, ServerConfig};
@@ -21,7 +27,7 @@
 //! ```
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -36,7 +42,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::convert::os_random;
 use crate::error::{Error, Result};
-use crate::net::{bind_udp, MAX_DATAGRAM};
+use crate::links::{run_link, LinkEvent, Open, What, LINK_QUEUE};
+use crate::net::{bind_tcp_listener, bind_udp, MAX_DATAGRAM};
 use crate::signaling::{peek_request, serve_http, spawn_ws_writer, RequestKind, SignalMessage};
 
 /// How [`Server::bind`] sets the server up.
@@ -51,6 +58,9 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// ICE-lite sessions (RFC 8445 §2.5), the usual server role; `false`: full agents.
     pub lite: bool,
+    /// ICE over TCP (RFC 6544) on a TCP listener at this port of the listen address (0: an
+    /// ephemeral one, see [`Server::ice_tcp_addr`]); `None`: off.
+    pub ice_tcp: Option<u16>,
 }
 
 impl ServerConfig {
@@ -61,6 +71,7 @@ impl ServerConfig {
             echo: false,
             max_sessions: 10_000,
             lite: true,
+            ice_tcp: None,
         }
     }
 }
@@ -85,6 +96,8 @@ pub struct Server {
     udp: UdpSocket,
     tcp: TcpListener,
     local: SocketAddr,
+    /// The ICE-TCP listener, with [`ServerConfig::ice_tcp`].
+    ice_tcp: Option<(TcpListener, SocketAddr)>,
 }
 
 /// Messages queued for one WebSocket before the server gives up on it.
@@ -113,6 +126,14 @@ impl Server {
                 "floe serve: max_sessions must be at least 1".into(),
             ));
         }
+        let ice_tcp = match config.ice_tcp {
+            Some(port) => {
+                let listener = bind_tcp_listener(SocketAddr::new(ip, port))?;
+                let addr = listener.local_addr()?;
+                Some((listener, addr))
+            }
+            None => None,
+        };
         // An ephemeral UDP port may be taken on TCP: try a few.
         for _ in 0..16 {
             let udp = bind_udp(config.listen)?;
@@ -124,6 +145,7 @@ impl Server {
                         udp,
                         tcp,
                         local,
+                        ice_tcp,
                     })
                 }
                 Err(e) if config.listen.port() != 0 => return Err(e.into()),
@@ -138,6 +160,11 @@ impl Server {
     /// The address of the UDP socket and the TCP listener.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The ICE-TCP listener's address, with [`ServerConfig::ice_tcp`].
+    pub fn ice_tcp_addr(&self) -> Option<SocketAddr> {
+        self.ice_tcp.as_ref().map(|(_, addr)| *addr)
     }
 
     /// Serves until the task is dropped.
@@ -165,7 +192,7 @@ async fn serve(
     tx: mpsc::UnboundedSender<Inbound>,
     rx: mpsc::UnboundedReceiver<Inbound>,
 ) {
-    let engine = Engine::new(server.config, server.udp, server.local);
+    let engine = Engine::new(server.config, server.udp, server.local, server.ice_tcp);
     tokio::select! {
         () = accept_loop(server.tcp, tx) => {}
         () = engine.run(rx) => {}
@@ -346,6 +373,42 @@ struct Entry {
     connected: bool,
 }
 
+/// Sends what session `id` queued: a datagram on the shared socket, or framed bytes on its
+/// ICE-TCP connection. A full socket buffer or link queue drops it, as the network would; TURN
+/// streams and mDNS queries do not exist for server sessions.
+fn transmit(
+    udp: &UdpSocket,
+    links: &HashMap<(SocketAddr, SocketAddr), Link>,
+    mux: &mut Mux<u64>,
+    id: u64,
+    t: &floe_session::Transmit,
+    bytes: &[u8],
+) {
+    match t.over {
+        Over::Udp => {
+            mux.on_transmit(id, t.destination, bytes);
+            let _ = udp.try_send_to(bytes, t.destination);
+        }
+        Over::Stream => {
+            if let Some(link) = links.get(&(t.source, t.destination)) {
+                let _ = link.tx.try_send(bytes.to_vec());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One ICE-TCP connection: the way to its task, and its session once its first frame named one.
+struct Link {
+    tx: mpsc::Sender<Vec<u8>>,
+    session: Option<u64>,
+    /// The bytes read before the session was known (at most one frame).
+    first: Vec<u8>,
+}
+
+/// Accepted ICE-TCP connections waiting for their first frame before the oldest is closed.
+const MAX_UNROUTED: usize = 256;
+
 /// The task that owns the socket, the mux and the sessions.
 struct Engine {
     config: ServerConfig,
@@ -360,10 +423,22 @@ struct Engine {
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     stats: ServerStats,
     send_buf: Vec<u8>,
+    /// The ICE-TCP listener and its address.
+    ice_tcp: Option<(TcpListener, SocketAddr)>,
+    /// ICE-TCP connections by (local, remote).
+    links: HashMap<(SocketAddr, SocketAddr), Link>,
+    /// Accepted connections that had no session yet, oldest first, with when they came.
+    unrouted: VecDeque<(Instant, (SocketAddr, SocketAddr))>,
+    link_events: (mpsc::Sender<LinkEvent>, mpsc::Receiver<LinkEvent>),
 }
 
 impl Engine {
-    fn new(config: ServerConfig, udp: UdpSocket, local: SocketAddr) -> Self {
+    fn new(
+        config: ServerConfig,
+        udp: UdpSocket,
+        local: SocketAddr,
+        ice_tcp: Option<(TcpListener, SocketAddr)>,
+    ) -> Self {
         let mux = Mux::new(MuxConfig {
             max_sessions: config.max_sessions,
             ..MuxConfig::default()
@@ -378,13 +453,33 @@ impl Engine {
             timers: BinaryHeap::new(),
             stats: ServerStats::default(),
             send_buf: vec![0; MAX_DATAGRAM],
+            ice_tcp,
+            links: HashMap::new(),
+            unrouted: VecDeque::new(),
+            link_events: mpsc::channel(LINK_QUEUE),
         }
     }
 
     async fn run(mut self, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
-            let next = self.timers.peek().map(|Reverse((t, _))| *t);
+            let unrouted = self
+                .unrouted
+                .front()
+                .map(|(since, _)| *since + floe_ice::STREAM_IDLE_TIMEOUT);
+            let next = self
+                .timers
+                .peek()
+                .map(|Reverse((t, _))| *t)
+                .into_iter()
+                .chain(unrouted)
+                .min();
+            let accept = async {
+                match &self.ice_tcp {
+                    Some((listener, _)) => listener.accept().await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -402,7 +497,18 @@ impl Engine {
                     Some(m) => self.on_inbound(m),
                     None => return,
                 },
-                () = sleep => self.on_timers(),
+                res = accept => {
+                    match res {
+                        Ok((stream, remote)) => self.on_tcp_accepted(stream, remote),
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    }
+                }
+                Some(event) = self.link_events.1.recv() => self.on_link(event),
+                () = sleep => {
+                    self.on_timers();
+                    self.close_unrouted(Instant::now());
+                }
             }
         }
     }
@@ -418,7 +524,8 @@ impl Engine {
         if let Some(range) = entry.session.handle_datagram(now, self.local, from, bytes) {
             if self.config.echo {
                 if let Ok(t) = entry.session.send(&bytes[range], &mut self.send_buf) {
-                    let _ = self.udp.try_send_to(&self.send_buf[..t.len], t.destination);
+                    let bytes = &self.send_buf[..t.len];
+                    transmit(&self.udp, &self.links, &mut self.mux, id, &t, bytes);
                 }
             }
         }
@@ -468,18 +575,25 @@ impl Engine {
         }
         let local = self.local;
         let lite = self.config.lite;
+        let ice_tcp = self.ice_tcp.as_ref().map(|(_, addr)| *addr);
         let entry = self.sessions.entry(id).or_insert_with(|| {
+            let mut session = Session::new(
+                SessionConfig {
+                    lite,
+                    ice_tcp: ice_tcp.is_some(),
+                    mdns: false,
+                    software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).to_owned()),
+                    ..SessionConfig::default()
+                },
+                &[local],
+                os_random(),
+            );
+            if let Some(listener) = ice_tcp {
+                // Every session's passive candidate; a connection finds its session by ufrag.
+                session.add_local_tcp_listener(now, listener);
+            }
             Box::new(Entry {
-                session: Session::new(
-                    SessionConfig {
-                        lite,
-                        mdns: false,
-                        software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).to_owned()),
-                        ..SessionConfig::default()
-                    },
-                    &[local],
-                    os_random(),
-                ),
+                session,
                 out,
                 scheduled: None,
                 offer: None,
@@ -531,14 +645,38 @@ impl Engine {
         let Some(entry) = self.sessions.get_mut(&id) else {
             return;
         };
-        while let Some(t) = entry.session.poll_transmit(&mut self.send_buf) {
-            if t.over != Over::Udp {
-                continue; // No TURN streams or mDNS queries for server sessions.
+        // What arrived over ICE-TCP (UDP data is echoed as it comes in).
+        while let Some(data) = entry.session.poll_stream_data() {
+            if self.config.echo {
+                if let Ok(t) = entry.session.send(&data, &mut self.send_buf) {
+                    let bytes = &self.send_buf[..t.len];
+                    transmit(&self.udp, &self.links, &mut self.mux, id, &t, bytes);
+                }
             }
+        }
+        while let Some(t) = entry.session.poll_transmit(&mut self.send_buf) {
             let bytes = &self.send_buf[..t.len];
-            self.mux.on_transmit(id, t.destination, bytes);
-            // A full socket buffer drops the datagram, as the network would.
-            let _ = self.udp.try_send_to(bytes, t.destination);
+            transmit(&self.udp, &self.links, &mut self.mux, id, &t, bytes);
+        }
+        while let Some(command) = entry.session.poll_stream_command() {
+            match command {
+                floe_ice::StreamCommand::Close { local, remote } => {
+                    // Dropping the queue ends the task, which closes the connection.
+                    self.links.remove(&(local, remote));
+                }
+                floe_ice::StreamCommand::Connect { local, remote } => {
+                    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+                    let events = self.link_events.0.clone();
+                    tokio::spawn(run_link(local, remote, Open::Connect, rx, events));
+                    let link = Link {
+                        tx,
+                        session: Some(id),
+                        first: Vec::new(),
+                    };
+                    self.links.insert((local, remote), link);
+                }
+                _ => {}
+            }
         }
         let mut ended = false;
         while let Some(event) = entry.session.poll_event() {
@@ -613,9 +751,161 @@ impl Engine {
         }
     }
 
+    /// A connection on the ICE-TCP listener: its task starts; its session is known once its
+    /// first frame is in ([`Self::on_link`]).
+    fn on_tcp_accepted(&mut self, stream: TcpStream, remote: SocketAddr) {
+        let Some((_, listener)) = &self.ice_tcp else {
+            return;
+        };
+        let key = (*listener, remote);
+        if self.unrouted.len() >= MAX_UNROUTED {
+            if let Some((_, oldest)) = self.unrouted.pop_front() {
+                self.drop_unrouted(oldest);
+            }
+        }
+        let (tx, rx) = mpsc::channel(LINK_QUEUE);
+        let events = self.link_events.0.clone();
+        tokio::spawn(run_link(key.0, remote, Open::Accepted(stream), rx, events));
+        let link = Link {
+            tx,
+            session: None,
+            first: Vec::new(),
+        };
+        self.links.insert(key, link);
+        self.unrouted.push_back((Instant::now(), key));
+    }
+
+    /// Bytes, an open connection or its end, from an ICE-TCP link.
+    fn on_link(&mut self, event: LinkEvent) {
+        let now = Instant::now();
+        let key = (event.local, event.remote);
+        match event.what {
+            What::Connected(bound) => {
+                let Some(link) = self.links.remove(&key) else {
+                    return; // Closed by its session while it opened: the task ends.
+                };
+                let id = link.session;
+                self.links.insert((bound, event.remote), link);
+                if let Some(entry) = id.and_then(|id| self.sessions.get_mut(&id)) {
+                    entry
+                        .session
+                        .handle_stream_connected(now, event.local, event.remote, bound);
+                }
+                if let Some(id) = id {
+                    self.drive(id);
+                }
+            }
+            What::Data(bytes) => {
+                let Some(link) = self.links.get_mut(&key) else {
+                    return;
+                };
+                let id = match link.session {
+                    Some(id) => {
+                        if let Some(entry) = self.sessions.get_mut(&id) {
+                            let _ = entry.session.handle_stream_data(
+                                now,
+                                event.local,
+                                event.remote,
+                                &bytes,
+                            );
+                        }
+                        id
+                    }
+                    None => {
+                        link.first.extend_from_slice(&bytes);
+                        let Some(id) = self.route_first_frame(key) else {
+                            return;
+                        };
+                        id
+                    }
+                };
+                self.drive(id);
+            }
+            What::Closed => {
+                let Some(link) = self.links.remove(&key) else {
+                    return;
+                };
+                if let Some(id) = link.session {
+                    if let Some(entry) = self.sessions.get_mut(&id) {
+                        entry
+                            .session
+                            .handle_stream_closed(now, event.local, event.remote);
+                    }
+                    self.drive(id);
+                }
+            }
+        }
+    }
+
+    /// Once an accepted connection's first frame (RFC 4571) is in: the session whose ufrag it
+    /// names, as the mux routes a check, takes the connection and what was read. `None` while
+    /// the frame is incomplete, and when it names no session (the connection is closed).
+    fn route_first_frame(&mut self, key: (SocketAddr, SocketAddr)) -> Option<u64> {
+        let link = self.links.get_mut(&key)?;
+        let first = &link.first;
+        if first.len() < 2 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([first[0], first[1]]));
+        if len > MAX_DATAGRAM {
+            self.drop_unrouted(key);
+            return None;
+        }
+        if first.len() < 2 + len {
+            return None;
+        }
+        let now = Instant::now();
+        let id = self.mux.session_of_check(&first[2..2 + len]);
+        let accepted = id.and_then(|id| {
+            let entry = self.sessions.get_mut(&id)?;
+            entry
+                .session
+                .handle_stream_accepted(now, key.0, key.1)
+                .ok()?;
+            let _ = entry
+                .session
+                .handle_stream_data(now, key.0, key.1, &link.first);
+            Some(id)
+        });
+        match accepted {
+            Some(id) => {
+                link.session = Some(id);
+                link.first = Vec::new();
+                self.unrouted.retain(|(_, k)| *k != key);
+                Some(id)
+            }
+            None => {
+                self.drop_unrouted(key);
+                None
+            }
+        }
+    }
+
+    /// Closes an accepted connection that never named a session.
+    fn drop_unrouted(&mut self, key: (SocketAddr, SocketAddr)) {
+        if self.links.get(&key).is_some_and(|l| l.session.is_none()) {
+            self.links.remove(&key);
+        }
+        self.unrouted.retain(|(_, k)| *k != key);
+    }
+
+    /// Closes the accepted connections that sent no first frame within the stream timeout.
+    fn close_unrouted(&mut self, now: Instant) {
+        while let Some((since, key)) = self.unrouted.front().copied() {
+            if now < since + floe_ice::STREAM_IDLE_TIMEOUT {
+                break;
+            }
+            self.unrouted.pop_front();
+            if self.links.get(&key).is_some_and(|l| l.session.is_none()) {
+                self.links.remove(&key);
+            }
+        }
+    }
+
     /// Ends session `id`: closed, out of the mux, its memory released; `bye` to the peer
     /// when the server ends it.
     fn end(&mut self, id: u64, tell: bool) {
+        self.links.retain(|_, link| link.session != Some(id));
         if let Some(mut entry) = self.sessions.remove(&id) {
             entry.session.close(Instant::now());
             if tell {

@@ -923,20 +923,50 @@ fn browser_calls_floe_relay_only_and_floe_stays_in_the_call() {
 /// ICE reaches `connected` on a host pair to the server's one port.
 #[test]
 fn browser_calls_floe_serve() {
+    serve_case(false);
+}
+
+/// The same with all UDP dropped in the namespace: `floe serve --ice-tcp` is reached over
+/// TCP, on its ICE-TCP listener (RFC 6544), by the browser's active connection.
+#[test]
+fn browser_calls_floe_serve_over_tcp_when_udp_is_blocked() {
+    serve_case(true);
+}
+
+fn serve_case(tcp: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ns) = setup() else { return };
+    if tcp {
+        if let Err(why) = ns.block_udp() {
+            assert!(std::env::var_os("CI").is_none(), "serve over TCP: {why}");
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    }
     let mut serve = {
         let mut c = ns.command(FLOE);
         c.args(["serve", "--listen", &format!("{IP}:0"), "--echo", "--json"]);
+        if tcp {
+            c.arg("--ice-tcp");
+        }
         Proc::spawn(c, "floe serve")
     };
     let listening = serve.wait_json(Duration::from_secs(10), |v| v["event"] == "listening");
-    let udp = listening["udp"].as_str().expect("udp").to_owned();
-    let port: u16 = udp
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap();
-    let page = format!("http://{IP}:{port}/?room=/serve&role=call");
+    let port_of = |key: &str| -> u16 {
+        listening[key]
+            .as_str()
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {listening}"))
+    };
+    let port = port_of("udp");
+    let (ice_port, protocol) = if tcp {
+        (port_of("ice_tcp"), "tcp")
+    } else {
+        (port, "udp")
+    };
+    let extra = if tcp { "&tcp=1" } else { "" };
+    let page = format!("http://{IP}:{port}/?room=/serve&role=call{extra}");
     let node_cmd = run_mjs(&ns, &page);
     let mut node = Proc::spawn(node_cmd, "chromium (run.mjs)");
     let status = node.finish(Duration::from_secs(60));
@@ -954,13 +984,13 @@ fn browser_calls_floe_serve() {
     );
     let remote = browser_end(&result["selected"]["remote"]);
     assert_eq!(
-        remote.port,
-        port,
-        "the pair ends at the server's one port\n{}",
+        (remote.port, remote.protocol.as_str()),
+        (ice_port, protocol),
+        "the pair ends at the server's ICE port\n{}",
         context()
     );
     println!(
-        "browser -> floe serve: ICE connected {:.1} ms after the offer was sent",
+        "browser -> floe serve over {protocol}: ICE connected {:.1} ms after the offer was sent",
         result["state"]["offerToIceConnectedMs"]
             .as_f64()
             .unwrap_or(f64::NAN)

@@ -1,6 +1,6 @@
 //! `floe serve` / [`floe::server::Server`]: one UDP socket for every peer. Many callers at
-//! once (floe's library, `floe call`, aioice), a caller that vanishes, and a flood of garbage
-//! at the port while sessions run.
+//! once (floe's library, `floe call`, aioice), a caller that vanishes, a flood of garbage
+//! at the port while sessions run, and callers without UDP over ICE-TCP.
 
 mod common;
 
@@ -317,4 +317,65 @@ fn a_flood_of_garbage_disturbs_no_session() {
         );
         assert!(after.mux.dropped_unknown_ufrag > 0, "{after:?}");
     });
+}
+
+/// `floe serve --ice-tcp`: callers without UDP (`floe call --no-udp`) reach their ICE-lite
+/// sessions over TCP, each connection finding its session by the ufrag of its first check,
+/// while a UDP caller on the same server stays on UDP; a connection that names no session, or
+/// sends nothing that parses, is closed.
+#[test]
+fn callers_without_udp_reach_the_server_over_ice_tcp() {
+    let (_serve, first) =
+        start_server(&["serve", "--listen", "127.0.0.1:0", "--echo", "--ice-tcp"]);
+    let url = first["url"].as_str().unwrap().to_owned();
+    let tcp: SocketAddr = first["ice_tcp"].as_str().unwrap().parse().unwrap();
+    assert_ne!(tcp.port(), 0);
+
+    // A stranger's connection: a check for no session, then silence; the server closes it.
+    let mut stranger = std::net::TcpStream::connect(tcp).unwrap();
+    stranger
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    std::io::Write::write_all(&mut stranger, &[0, 4, 0, 1, 0, 0]).unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut stranger, &mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the server answered a stranger's connection");
+    // A silent one: closed once the stream timeout (10 s) passes, checked at the end.
+    let mut silent = std::net::TcpStream::connect(tcp).unwrap();
+    let opened = Instant::now();
+
+    let callers: Vec<_> = (0..3)
+        .map(|i| {
+            let flags: &[&str] = if i < 2 { &["--no-udp"] } else { &["--ice-tcp"] };
+            let mut args = vec!["--send", "over tcp?", "--timeout", "20"];
+            args.extend_from_slice(flags);
+            peer("call", &format!("{url}tcp-{i}"), &args)
+        })
+        .collect();
+    for (i, (_guard, rx)) in callers.iter().enumerate() {
+        let (result, events) = until(rx, LIMIT, |v| v["event"] == "result");
+        assert_eq!(result["echo_ok"], true, "caller {i}: {events:#?}");
+        let pair = events
+            .iter()
+            .rev()
+            .find(|v| v["event"] == "selectedcandidatepairchange")
+            .expect("a selected pair");
+        let want = if i < 2 { "tcp" } else { "udp" };
+        assert_eq!(pair["protocol"], want, "caller {i}: {pair}");
+        if i < 2 {
+            // The caller connects actively to the server's one passive candidate.
+            assert_eq!(pair["local_tcptype"], "active", "{pair}");
+            assert_eq!(pair["remote_tcptype"], "passive", "{pair}");
+            assert!(pair["remote"]
+                .as_str()
+                .unwrap()
+                .contains(&format!(" {} ", tcp.port())));
+        }
+    }
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let n = std::io::Read::read(&mut silent, &mut buf).unwrap_or(usize::MAX);
+    assert_eq!(n, 0, "a silent connection was not closed");
+    assert!(opened.elapsed() >= floe::ice::STREAM_IDLE_TIMEOUT);
 }

@@ -27,18 +27,26 @@ pub async fn signal(listen: SocketAddr, tl: Timeline) -> Result<()> {
     Ok(())
 }
 
-/// `floe serve --listen ADDR [--echo] [--max-sessions N] [--full]`: one UDP port for every
-/// peer, until killed.
+/// `floe serve --listen ADDR [--echo] [--max-sessions N] [--full] [--ice-tcp]`: one UDP port
+/// for every peer, until killed.
 pub async fn serve(config: floe::server::ServerConfig, tl: Timeline) -> Result<()> {
     let lite = config.lite;
     let server = floe::server::Server::bind(config).await?;
     let addr = server.local_addr();
+    let tcp = server.ice_tcp_addr();
     tl.info(
         &format!(
-            "serving on ws://{addr}/ (any room path), ICE over UDP {addr} for every session{}",
+            "serving on ws://{addr}/ (any room path), ICE over UDP {addr}{} for every session{}",
+            tcp.map_or(String::new(), |t| format!(" and TCP {t}")),
             if lite { ", ICE-lite" } else { "" }
         ),
-        json!({ "event": "listening", "url": format!("ws://{addr}/"), "udp": addr.to_string(), "lite": lite }),
+        json!({
+            "event": "listening",
+            "url": format!("ws://{addr}/"),
+            "udp": addr.to_string(),
+            "ice_tcp": tcp.map(|t| t.to_string()),
+            "lite": lite,
+        }),
     );
     server.run().await;
     Ok(())
