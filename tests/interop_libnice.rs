@@ -97,7 +97,10 @@ fn floe_selected(rx: &std::sync::mpsc::Receiver<serde_json::Value>) -> serde_jso
 /// the other passive.
 fn assert_tcp(floe: &serde_json::Value, libnice: &str) {
     assert_eq!(floe["protocol"], "tcp", "{floe}");
-    let types = [floe["local_tcptype"].as_str(), floe["remote_tcptype"].as_str()];
+    let types = [
+        floe["local_tcptype"].as_str(),
+        floe["remote_tcptype"].as_str(),
+    ];
     assert!(
         types == [Some("active"), Some("passive")] || types == [Some("passive"), Some("active")],
         "{floe}"
