@@ -43,11 +43,11 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::convert::os_random;
 use crate::error::{Error, Result};
 use crate::links::{run_link, LinkEvent, Open, LINK_QUEUE};
-
-mod ice_tcp;
 use crate::net::{bind_tcp_listener, bind_udp, MAX_DATAGRAM};
 use crate::signaling::{peek_request, serve_http, spawn_ws_writer, RequestKind, SignalMessage};
 use ice_tcp::Link;
+
+mod ice_tcp;
 
 /// How [`Server::bind`] sets the server up.
 #[derive(Clone, Debug)]
@@ -127,6 +127,14 @@ impl Server {
         if config.max_sessions == 0 {
             return Err(Error::InvalidConfiguration(
                 "floe serve: max_sessions must be at least 1".into(),
+            ));
+        }
+        if config
+            .ice_tcp
+            .is_some_and(|p| p != 0 && p == config.listen.port())
+        {
+            return Err(Error::InvalidConfiguration(
+                "floe serve: the ICE-TCP port cannot be the listen port (the WebSocket's)".into(),
             ));
         }
         let ice_tcp = match config.ice_tcp {
