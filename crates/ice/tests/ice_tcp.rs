@@ -317,6 +317,42 @@ fn a_lite_agent_accepts_tcp_and_is_reached_over_it() {
 }
 
 #[test]
+fn an_ice_restart_over_tcp_reconnects_with_new_credentials_on_one_connection() {
+    let mut net = StreamNet::new(false, true);
+    net.start();
+    net.run_for(Duration::from_secs(3));
+    assert!(net.connected(0) && net.connected(1));
+    let old = [0, 1].map(|i| net.agents[i].local_credentials().clone());
+    // Both sides restart (a new offer and its answer) and learn each other's new credentials;
+    // the new candidates trickle through the harness.
+    let now = net.now;
+    for i in 0..2 {
+        net.agents[i].restart(now);
+    }
+    let new = [0, 1].map(|i| net.agents[i].local_credentials().clone());
+    for i in 0..2 {
+        assert_ne!(new[i], old[i]);
+        net.agents[i].set_remote_credentials(now, &new[1 - i].ufrag, &new[1 - i].pwd);
+    }
+    net.run_for(Duration::from_secs(3));
+    for i in 0..2 {
+        assert!(
+            net.connected(i),
+            "agent {i} after the restart: {:?}",
+            net.events[i]
+        );
+        assert!(net.agents[i].selected_pair().unwrap().tcp_type().is_some());
+    }
+    // The path is one connection again, and it carries data both ways.
+    assert_eq!(net.conns.len(), 1, "{:?}", net.conns);
+    net.send(0, b"after the restart");
+    net.send(1, b"here too");
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(net.received[1], vec![b"after the restart".to_vec()]);
+    assert_eq!(net.received[0], vec![b"here too".to_vec()]);
+}
+
+#[test]
 fn udp_is_selected_when_udp_and_tcp_both_work() {
     let mut net = StreamNet::new(true, true);
     net.start();
