@@ -7,13 +7,14 @@
 //! The relay-only case through coturn also needs TURN in the driver: it is skipped until
 //! `floe call --help` offers `--turn`.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+use common::{coturn_installed, signal_url, Coturn, Guard, FLOE};
+
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/aioice_signaling_peer.py"
@@ -45,16 +46,6 @@ fn aioice_available() -> bool {
         );
     }
     ok
-}
-
-/// Kills the child when dropped, so a failed assertion leaves nothing behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Waits for the child to exit, killing it after `limit`; returns (success, stdout, stderr).
@@ -101,23 +92,6 @@ fn spawn(program: &str, args: &[&str]) -> Guard {
     Guard(child)
 }
 
-/// Starts `floe signal` on an ephemeral loopback port; returns it and its `ws://` URL.
-fn signal_server() -> (Guard, String) {
-    let mut child = Command::new(FLOE)
-        .args(["signal", "--listen", "127.0.0.1:0", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn floe signal");
-    let stdout = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
-    (guard, v["url"].as_str().unwrap().to_owned())
-}
-
 /// Checks the floe peer's `--json` timeline: connected, echo of its own message received, the
 /// aioice hello received and echoed, a host pair on 127.0.0.1.
 fn check_floe(ok: bool, out: &str, err: &str) {
@@ -162,8 +136,7 @@ const LIMIT: Duration = Duration::from_secs(25);
 /// `floe call --send PING --echo` to aioice answering in `room` (with `py_extra` flags): both
 /// sides checked; returns floe's and aioice's stdout.
 fn floe_calls_aioice(room: &str, py_extra: &[&str]) -> (String, String) {
-    let (_signal, url) = signal_server();
-    let url = format!("{url}{room}");
+    let (_signal, url) = signal_url(room);
     // aioice joins first so the offer is not waiting for the once-a-second resend.
     let mut py_args = vec!["-u", SCRIPT, "answer", &url, "20"];
     py_args.extend_from_slice(py_extra);
@@ -204,8 +177,7 @@ fn aioice_calls_floe_answers() {
     if !aioice_available() {
         return;
     }
-    let (_signal, url) = signal_server();
-    let url = format!("{url}aioice-calls");
+    let (_signal, url) = signal_url("aioice-calls");
     let floe = spawn(
         FLOE,
         &[
@@ -247,102 +219,6 @@ fn send_survives_a_peer_that_drops_the_first_datagram() {
     assert!(sends >= 2, "the probe was sent again:\n{out}");
 }
 
-/// A free UDP+TCP port on 127.0.0.1 (racy by nature, good enough for a test).
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// coturn on 127.0.0.1, killed on drop.
-struct Coturn {
-    _guard: Guard,
-    port: u16,
-    _log: PathBuf,
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self._log);
-    }
-}
-
-impl Coturn {
-    fn start() -> Option<Self> {
-        let found = Command::new("turnserver")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
-            assert!(!in_ci(), "coturn (turnserver) is not installed in CI");
-            eprintln!("SKIPPED: coturn's turnserver is not installed");
-            return None;
-        }
-        let port = free_port();
-        let relay = free_port();
-        let log = std::env::temp_dir().join(format!("floe-coturn-{port}.log"));
-        let args = [
-            "-n".to_owned(),
-            "-L".into(),
-            "127.0.0.1".into(),
-            format!("--listening-port={port}"),
-            "-E".into(),
-            "127.0.0.1".into(),
-            "-a".into(),
-            "-u".into(),
-            "alice:secret".into(),
-            "-r".into(),
-            "example.test".into(),
-            "--fingerprint".into(),
-            "--no-tls".into(),
-            "--no-dtls".into(),
-            "--no-cli".into(),
-            "--allow-loopback-peers".into(),
-            format!("--min-port={}", relay.min(65000)),
-            format!("--max-port={}", relay.min(65000) + 30),
-            format!("--log-file={}", log.display()),
-            "--simple-log".into(),
-        ];
-        let child = Command::new("turnserver")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start turnserver");
-        let guard = Guard(child);
-        wait_for_stun(port);
-        Some(Coturn {
-            _guard: guard,
-            port,
-            _log: log,
-        })
-    }
-}
-
-/// Polls with a bare Binding request until the server answers (or panics after 10 s).
-fn wait_for_stun(port: u16) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
-    req.extend_from_slice(b"floe-ready!!");
-    let start = Instant::now();
-    let mut buf = [0u8; 1500];
-    while start.elapsed() < Duration::from_secs(10) {
-        let _ = s.send_to(&req, ("127.0.0.1", port));
-        if s.recv_from(&mut buf).is_ok() {
-            return;
-        }
-    }
-    panic!("coturn did not answer on port {port}");
-}
-
 /// Relay-only: both peers allowed relay candidates only, through one coturn.
 #[test]
 fn relay_only_through_coturn() {
@@ -358,11 +234,11 @@ fn relay_only_through_coturn() {
     if !aioice_available() {
         return;
     }
-    let Some(coturn) = Coturn::start() else {
+    if !coturn_installed() {
         return;
-    };
-    let (_signal, url) = signal_server();
-    let url = format!("{url}relay-only");
+    }
+    let coturn = Coturn::start(&["127.0.0.1"], None);
+    let (_signal, url) = signal_url("relay-only");
     let turn = format!("127.0.0.1:{}", coturn.port);
     let floe = spawn(
         FLOE,

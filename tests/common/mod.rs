@@ -13,7 +13,7 @@ mod coturn;
 
 // Each test binary uses its own part.
 #[allow(unused_imports)]
-pub use coturn::{wait_for, Guard, FLOE};
+pub use coturn::{coturn_installed, wait_for, Coturn, Guard, FLOE};
 
 /// Runs `floe args...` to completion, killing it after `limit`.
 pub fn run(args: &[&str], limit: Duration) -> Output {
