@@ -7,118 +7,26 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use floe_ice::*;
-use floe_stun::{MessageType, MessageWriter, TransactionId};
 use floe_turn::{ServerConfig, ServerEvent, Transport, TurnServer};
 
 mod udp_common;
 use udp_common::{run, Side};
 
-const REALM: &str = "example.test";
+// The TURN crate's tests own the one coturn launcher (and the realm it uses).
+#[path = "../../turn/tests/common/mod.rs"]
+mod turn_common;
+use turn_common::{coturn, CoturnOptions, REALM};
 /// The whole exchange gives up after this much wall time.
 const BUDGET: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // Servers
-
-struct CoturnGuard {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for CoturnGuard {
-    fn drop(&mut self) {
-        // Runs on panic too, so no turnserver outlives the test.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-fn turnserver_path() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("turnserver"))
-        .find(|p| p.is_file())
-}
-
-/// A UDP port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts coturn on loopback; `None` (after saying so) when it is not installed.
-fn coturn() -> Option<(SocketAddr, CoturnGuard)> {
-    let Some(bin) = turnserver_path() else {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "turnserver (coturn) not found on PATH, and CI is set: coturn must be installed"
-            );
-        }
-        eprintln!(
-            "SKIPPED: turnserver (coturn) not found on PATH; install coturn to run this test"
-        );
-        return None;
-    };
-    let port = free_port();
-    // A relay port range of its own, away from the ephemeral range and from crates/turn's tests.
-    let min_port = 30000 + (std::process::id() % 200) as u16 * 10;
-    let log =
-        std::env::temp_dir().join(format!("floe-ice-coturn-{}-{port}.log", std::process::id()));
-    let child = Command::new(bin)
-        .args(["-n", "-L", "127.0.0.1"])
-        .arg(format!("--listening-port={port}"))
-        .args(["-E", "127.0.0.1", "-a", "-u", "alice:secret", "-r", REALM])
-        .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
-        .arg("--no-tcp-relay")
-        .arg("--allow-loopback-peers")
-        .arg(format!("--min-port={min_port}"))
-        .arg(format!("--max-port={}", min_port + 9))
-        .arg(format!("--log-file={}", log.display()))
-        .arg("--simple-log")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnserver");
-    let guard = CoturnGuard { child, log };
-    let server = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_ready(server);
-    Some((server, guard))
-}
-
-/// Waits until a Binding request over UDP is answered.
-fn wait_ready(server: SocketAddr) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let len = MessageWriter::new(
-        &mut buf,
-        MessageType::BINDING_REQUEST,
-        TransactionId::new([9; 12]),
-    )
-    .unwrap()
-    .finish();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let _ = sock.send_to(&buf[..len], server);
-        let mut rx = [0u8; 512];
-        if sock.recv_from(&mut rx).is_ok() {
-            return;
-        }
-    }
-    panic!("TURN server at {server} did not answer within 10 s");
-}
 
 struct FloeGuard {
     stop: Arc<AtomicBool>,
@@ -279,18 +187,18 @@ fn connect_through(turn: SocketAddr, transport: TurnTransport, name: &str) {
 
 #[test]
 fn relay_only_agents_connect_through_coturn() {
-    let Some((server, _guard)) = coturn() else {
+    let Some(coturn) = coturn(CoturnOptions::default()) else {
         return;
     };
-    connect_through(server, TurnTransport::Udp, "coturn");
+    connect_through(coturn.addr, TurnTransport::Udp, "coturn");
 }
 
 #[test]
 fn relay_only_agents_connect_through_coturn_over_tcp() {
-    let Some((server, _guard)) = coturn() else {
+    let Some(coturn) = coturn(CoturnOptions::default()) else {
         return;
     };
-    connect_through(server, TurnTransport::Stream, "coturn over TCP");
+    connect_through(coturn.addr, TurnTransport::Stream, "coturn over TCP");
 }
 
 #[test]
