@@ -13,6 +13,15 @@ use crate::diagnosis::PairFailure;
 use crate::pair::{CandidatePair, PairId, PairState};
 use crate::state::IceEvent;
 
+/// Two TCP pairs between the same two IP addresses: one network path, whichever end opens the
+/// connection (the RFC 6544 direction preferences only order the two).
+fn same_tcp_path(a: &CandidatePair, b: &CandidatePair) -> bool {
+    a.tcp.is_some()
+        && b.tcp.is_some()
+        && a.base.ip() == b.base.ip()
+        && a.remote_addr.ip() == b.remote_addr.ip()
+}
+
 impl IceAgent {
     /// Switches role, recomputing pair priorities (RFC 8445 §7.2.5.1, §7.3.1.1).
     pub(crate) fn switch_role(&mut self, controlling: bool) {
@@ -66,6 +75,11 @@ impl IceAgent {
         let mut until = first;
         let mut unsent = 0u32;
         for p in &pairs[..best] {
+            // Nothing to wait for: a pair we never check ourselves (on a passive candidate), or
+            // the same TCP path as the valid pair, only opened from the other end.
+            if p.waits_for_peer() || same_tcp_path(p, &pairs[best]) {
+                continue;
+            }
             match p.state {
                 PairState::InProgress => {
                     let sent = p.check_sent_at.unwrap_or(first);

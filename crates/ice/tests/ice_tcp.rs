@@ -353,6 +353,32 @@ fn an_ice_restart_over_tcp_reconnects_with_new_credentials_on_one_connection() {
 }
 
 #[test]
+fn a_pair_that_succeeded_on_the_peers_connection_is_nominated_without_opening_another() {
+    // The controlled agent is quicker: its connection and check reach the controlling agent
+    // before the controlling agent has its candidates (as seen with floe call/answer over
+    // loopback), and the controlling agent's triggered check on that connection is on its way.
+    let mut net = StreamNet::new(false, true);
+    net.hold_candidates[0] = true;
+    net.start();
+    net.run_for(Duration::from_micros(1500));
+    assert_eq!((net.connects, net.accepts), ([0, 1], [1, 0]));
+    let states: Vec<PairState> = net.agents[0].pairs().iter().map(|p| p.state()).collect();
+    assert_eq!(states, vec![PairState::InProgress]);
+    // Its candidates arrive before the answer: a better pair (our active candidate to its
+    // passive one) forms, but it is the same path as the one in flight, opened from the other
+    // end. Once the triggered check succeeds nothing is worth waiting for: that pair is
+    // nominated, and no second connection is opened.
+    net.release_candidates();
+    net.run_for(Duration::from_secs(3));
+    assert!(net.connected(0) && net.connected(1));
+    assert_eq!(net.connects, [0, 1]);
+    assert_eq!(
+        net.agents[0].selected_pair().unwrap().tcp_type(),
+        Some(TcpType::Passive)
+    );
+}
+
+#[test]
 fn udp_is_selected_when_udp_and_tcp_both_work() {
     let mut net = StreamNet::new(true, true);
     net.start();

@@ -53,6 +53,9 @@ pub struct StreamNet {
     pub udp_blocked: bool,
     /// Agent 1 is an ICE-lite agent.
     lite: bool,
+    /// Hold the candidates trickled to agent `i` until [`Self::release_candidates`].
+    pub hold_candidates: [bool; 2],
+    held: Vec<(usize, floe_ice::Candidate)>,
 }
 
 impl StreamNet {
@@ -92,6 +95,8 @@ impl StreamNet {
             rng: 0x9e37_79b9_7f4a_7c15,
             udp_blocked: false,
             lite,
+            hold_candidates: [false, false],
+            held: Vec::new(),
         };
         for i in 0..2 {
             let ip = format!("10.0.0.{}", i + 1);
@@ -247,7 +252,11 @@ impl StreamNet {
                 while let Some(e) = self.agents[i].poll_event() {
                     idle = false;
                     if let IceEvent::LocalCandidate(c) = &e {
-                        let _ = self.agents[1 - i].add_remote_candidate(self.now, c.clone());
+                        if self.hold_candidates[1 - i] {
+                            self.held.push((1 - i, c.clone()));
+                        } else {
+                            let _ = self.agents[1 - i].add_remote_candidate(self.now, c.clone());
+                        }
                     }
                     self.events[i].push(e);
                 }
@@ -308,6 +317,15 @@ impl StreamNet {
                 }
             }
         }
+    }
+
+    /// Hands the held candidates to their agents, and trickles from now on.
+    pub fn release_candidates(&mut self) {
+        self.hold_candidates = [false, false];
+        for (to, c) in std::mem::take(&mut self.held) {
+            let _ = self.agents[to].add_remote_candidate(self.now, c);
+        }
+        self.flush();
     }
 
     /// Sends application data from agent `i` on its selected pair.
