@@ -90,11 +90,20 @@ impl Peer {
 }
 
 /// Answers the first offer with credentials and one candidate nothing answers on, then stays
-/// in the room, ignoring the caller's candidates.
+/// in the room, ignoring the caller's candidates. The answer waits for the caller's
+/// end-of-candidates: its gathering is then complete, so its STUN query was answered and its
+/// first check already uses the measured round trip (answered earlier, the check could go out
+/// first, with the 500 ms RTO of an unmeasured path, and not time out within the call).
 async fn answer_unreachable(mut channel: SignalingChannel, candidate: SocketAddr) {
+    let mut offer = None;
     let offer = loop {
         match channel.recv().await {
-            Ok(Some(SignalMessage::Offer(offer))) => break offer,
+            Ok(Some(SignalMessage::Offer(o))) => offer = offer.or(Some(o)),
+            Ok(Some(SignalMessage::IceCandidate(None))) => {
+                if let Some(offer) = offer.take() {
+                    break offer;
+                }
+            }
             Ok(Some(_)) => continue,
             _ => return,
         }
