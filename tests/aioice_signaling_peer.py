@@ -27,11 +27,10 @@ Only the standard library besides aioice; the WebSocket client is in ws_signalin
 
 import argparse
 import asyncio
-import sys
 
 import aioice
 
-from ws_signaling import WebSocket, say
+from ws_signaling import WebSocket, run_peer, say
 
 HELLO = "hello from aioice"
 
@@ -228,14 +227,8 @@ def main():
         }
     if a.stun:
         options["stun_server"] = host_port(a.stun)
-    try:
-        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, options, a.hello, a.drop_first, a.echo_only), a.limit))
-    except asyncio.TimeoutError:
-        sys.stderr.write(f"aioice peer: timed out after {a.limit} s\n")
-        sys.exit(1)
-    except Exception as e:  # noqa: BLE001 - one line for the test's failure message
-        sys.stderr.write(f"aioice peer: {type(e).__name__}: {e}\n")
-        sys.exit(1)
+    peer = run(a.role == "offer", a.url, options, a.hello, a.drop_first, a.echo_only)
+    run_peer("aioice peer", peer, a.limit)
 
 
 if __name__ == "__main__":

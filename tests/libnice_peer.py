@@ -20,14 +20,13 @@ connected, "selected LOCAL_CANDIDATE -> REMOTE_CANDIDATE" with each candidate as
 import argparse
 import asyncio
 import ctypes
-import sys
 
 import gi
 
 gi.require_version("Nice", "0.1")
 from gi.repository import GLib, Nice  # noqa: E402
 
-from ws_signaling import WebSocket, say  # noqa: E402
+from ws_signaling import WebSocket, run_peer, say  # noqa: E402
 
 HELLO = "hello from libnice"
 READY = Nice.ComponentState.READY
@@ -268,14 +267,8 @@ def main():
     p.add_argument("--no-hello", action="store_true",
                    help="send nothing of our own: done once one message was echoed")
     a = p.parse_args()
-    try:
-        asyncio.run(asyncio.wait_for(run(a.role == "offer", a.url, a.udp, a.echo_only, a.no_hello), a.limit))
-    except asyncio.TimeoutError:
-        sys.stderr.write(f"libnice peer: timed out after {a.limit} s\n")
-        sys.exit(1)
-    except Exception as e:  # noqa: BLE001 - one line for the test's failure message
-        sys.stderr.write(f"libnice peer: {type(e).__name__}: {e}\n")
-        sys.exit(1)
+    peer = run(a.role == "offer", a.url, a.udp, a.echo_only, a.no_hello)
+    run_peer("libnice peer", peer, a.limit)
 
 
 if __name__ == "__main__":

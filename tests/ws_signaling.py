@@ -106,3 +106,16 @@ class WebSocket:
             self.writer.close()
         except ConnectionError:
             pass
+
+
+def run_peer(name, peer, limit):
+    """Runs the coroutine `peer` for at most `limit` seconds; a timeout or an error is one line
+    on stderr and exit status 1, for the test's failure message."""
+    try:
+        asyncio.run(asyncio.wait_for(peer, limit))
+    except asyncio.TimeoutError:
+        sys.stderr.write(f"{name}: timed out after {limit} s\n")
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - one line for the test's failure message
+        sys.stderr.write(f"{name}: {type(e).__name__}: {e}\n")
+        sys.exit(1)
