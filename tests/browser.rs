@@ -495,15 +495,21 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
         (b.port == f.port || (b.protocol == "tcp" && b.tcp_type.as_deref() == Some("active")))
             && (b.address.is_empty() || b.address == f.address)
     };
+    let pairs = || {
+        format!(
+            "browser {} -> {}, floe {} -> {}\n{}",
+            show(&b_local),
+            show(&b_remote),
+            show(&floe_local),
+            show(&floe_remote),
+            context()
+        )
+    };
     assert!(
         same(&b_remote, &floe_local) && same(&b_local, &floe_remote),
-        "{}: pairs differ: browser {} -> {}, floe {} -> {}\n{}",
+        "{}: pairs differ: {}",
         case.name,
-        show(&b_local),
-        show(&b_remote),
-        show(&floe_local),
-        show(&floe_remote),
-        context()
+        pairs()
     );
     if let Some(protocol) = case.protocol {
         assert!(
@@ -511,13 +517,9 @@ fn run_once(ns: &Netns, signal_port: u16, case: &Case, run: usize) -> Measured {
                 .iter()
                 .all(|e| e.protocol.eq_ignore_ascii_case(protocol))
                 && selected["protocol"] == protocol,
-            "{}: the pair is not {protocol}: browser {} -> {}, floe {} -> {}\n{}",
+            "{}: the pair is not {protocol}: {}",
             case.name,
-            show(&b_local),
-            show(&b_remote),
-            show(&floe_local),
-            show(&floe_remote),
-            context()
+            pairs()
         );
     }
     // floe skips the mDNS candidates it cannot resolve, yet still takes the browser's

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{coturn_installed, signal_url, Coturn, Guard, FLOE};
+use common::{coturn_installed, python_can, signal_url, Coturn, Guard, FLOE};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -26,26 +26,13 @@ fn python() -> String {
     std::env::var("FLOE_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
 fn aioice_available() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import aioice"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!in_ci(), "aioice is not importable by {} in CI", python());
-        eprintln!(
-            "SKIPPED: aioice is not importable by {} (pip install aioice==0.13.0, or set \
-             FLOE_PYTHON)",
-            python()
-        );
-    }
-    ok
+    python_can(
+        &python(),
+        "import aioice",
+        "aioice",
+        "pip install aioice==0.13.0, or set FLOE_PYTHON",
+    )
 }
 
 /// Waits for the child to exit, killing it after `limit`; returns (success, stdout, stderr).

@@ -23,25 +23,12 @@ fn python() -> String {
 }
 
 fn libnice_available() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import gi; gi.require_version('Nice', '0.1')"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "libnice's bindings are not importable by {} in CI",
-            python()
-        );
-        eprintln!(
-            "SKIPPED: libnice's bindings are not importable by {} (apt install python3-gi \
-             gir1.2-nice-0.1, or set FLOE_LIBNICE_PYTHON)",
-            python()
-        );
-    }
-    ok
+    python_can(
+        &python(),
+        "import gi; gi.require_version('Nice', '0.1')",
+        "libnice's bindings",
+        "apt install python3-gi gir1.2-nice-0.1, or set FLOE_LIBNICE_PYTHON",
+    )
 }
 
 /// Runs the libnice peer to its end (it exits by itself within `LIMIT`).
@@ -81,16 +68,19 @@ fn libnice_done(peer: JoinHandle<Output>) -> String {
         .to_owned()
 }
 
-/// floe's last selected pair, from its `--json` events up to its result.
-fn floe_selected(rx: &std::sync::mpsc::Receiver<serde_json::Value>) -> serde_json::Value {
+/// floe's result line and its last selected pair, from its `--json` events.
+fn floe_outcome(
+    rx: &std::sync::mpsc::Receiver<serde_json::Value>,
+) -> (serde_json::Value, serde_json::Value) {
     let (result, events) = until(rx, LIMIT, |v| v["event"] == "result");
     assert_eq!(result["result"], "connected", "{events:#?}");
-    events
+    let selected = events
         .iter()
         .rev()
         .find(|v| v["event"] == "selectedcandidatepairchange")
         .unwrap_or_else(|| panic!("no selected pair in {events:#?}"))
-        .clone()
+        .clone();
+    (result, selected)
 }
 
 /// floe's pair and libnice's are the same TCP connection seen from both ends: one side active,
@@ -134,7 +124,7 @@ fn libnice_calls_floe_over_tcp() {
     let (_signal, url) = signal_url("/libnice-calls");
     let (_floe, rx) = peer("answer", &url, &["--echo", "--ice-tcp", "--timeout", "20"]);
     let nice = libnice("offer", &url, &["--echo-only"]);
-    let floe = floe_selected(&rx);
+    let (_, floe) = floe_outcome(&rx);
     let libnice = libnice_done(nice);
     assert_tcp(&floe, &libnice);
     println!("libnice calls floe: floe {floe}, libnice {libnice}");
@@ -152,14 +142,8 @@ fn floe_calls_libnice_over_tcp() {
         &url,
         &["--send", "hi", "--ice-tcp", "--timeout", "20"],
     );
-    let (result, events) = until(&rx, LIMIT, |v| v["event"] == "result");
-    assert_eq!(result["echo_ok"], true, "{events:#?}");
-    let floe = events
-        .iter()
-        .rev()
-        .find(|v| v["event"] == "selectedcandidatepairchange")
-        .expect("a selected pair")
-        .clone();
+    let (result, floe) = floe_outcome(&rx);
+    assert_eq!(result["echo_ok"], true, "{result}");
     let libnice = libnice_done(nice);
     assert_tcp(&floe, &libnice);
     println!("floe calls libnice: floe {floe}, libnice {libnice}");
@@ -173,7 +157,7 @@ fn udp_is_selected_with_libnice_when_both_offer_tcp_too() {
     let (_signal, url) = signal_url("/libnice-udp");
     let (_floe, rx) = peer("answer", &url, &["--echo", "--ice-tcp", "--timeout", "20"]);
     let nice = libnice("offer", &url, &["--echo-only", "--udp"]);
-    let floe = floe_selected(&rx);
+    let (_, floe) = floe_outcome(&rx);
     let libnice = libnice_done(nice);
     assert_eq!(floe["protocol"], "udp", "{floe}");
     assert!(libnice.starts_with("udp "), "libnice selected {libnice}");

@@ -89,3 +89,22 @@ pub fn signal_url(room: &str) -> (Guard, String) {
 pub fn connected(v: &serde_json::Value) -> bool {
     v["event"] == "connectionstatechange" && v["state"] == "connected"
 }
+
+/// True when `python -c check` succeeds (a module the test's peer needs is importable);
+/// otherwise says the test is skipped, with how to get it, or fails under `CI`.
+pub fn python_can(python: &str, check: &str, what: &str, install: &str) -> bool {
+    let ok = Command::new(python)
+        .args(["-c", check])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is not importable by {python} in CI"
+        );
+        eprintln!("SKIPPED: {what} is not importable by {python} ({install})");
+    }
+    ok
+}
