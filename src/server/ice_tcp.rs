@@ -9,6 +9,8 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use floe_ice::framing::{frame_len, HEADER_LEN};
+
 use super::Engine;
 use crate::links::{run_link, LinkEvent, Open, What, LINK_QUEUE};
 use crate::net::MAX_DATAGRAM;
@@ -117,19 +119,15 @@ impl Engine {
     fn route_first_frame(&mut self, key: (SocketAddr, SocketAddr)) -> Option<u64> {
         let link = self.links.get_mut(&key)?;
         let first = &link.first;
-        if first.len() < 2 {
-            return None;
-        }
-        let len = usize::from(u16::from_be_bytes([first[0], first[1]]));
+        let length = first.get(..HEADER_LEN)?;
+        let len = usize::from(u16::from_be_bytes([length[0], length[1]]));
         if len > MAX_DATAGRAM {
             self.drop_unrouted(key);
             return None;
         }
-        if first.len() < 2 + len {
-            return None;
-        }
+        let check = first.get(HEADER_LEN..frame_len(len))?;
         let now = Instant::now();
-        let id = self.mux.session_of_check(&first[2..2 + len]);
+        let id = self.mux.session_of_check(check);
         let accepted = id.and_then(|id| {
             let entry = self.sessions.get_mut(&id)?;
             entry
